@@ -1,0 +1,205 @@
+"""Command-line interface. Thin: parses options, lazily imports the module doing the work.
+
+Nothing heavy (torch, transformers, trl, datasets) is imported at start-up, so every ``--help``
+answers in well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rzero_bench.errors import RZeroError
+
+app = typer.Typer(
+    name="rzero-bench",
+    help="Reproduce, measure and extend R-Zero: self-evolving reasoning LLMs from zero data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="List and validate benchmark task definitions.", no_args_is_help=True)
+tiny_app = typer.Typer(help="Build the tiny offline models used by CI and the default run.", no_args_is_help=True)
+micro_app = typer.Typer(help="Micro R-Zero: arithmetic world with an exact oracle.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(tiny_app, name="tiny")
+app.add_typer(micro_app, name="micro")
+
+DATA_DIR_HELP = "Local mirror of the benchmark data laid out like ../shared/benchmarks (default: $RZERO_DATA_DIR; else the hub)."
+TASKS_DIR_HELP = "Directory of task YAML files (default: the tasks shipped with the package)."
+
+
+def _data_dir(value: Optional[Path]) -> Optional[Path]:
+    if value is not None:
+        return value
+    env = os.environ.get("RZERO_DATA_DIR")
+    return Path(env) if env else None
+
+
+# ---------------------------------------------------------------- run
+@app.command()
+def run(
+    config: Optional[Path] = typer.Argument(None, help="Run config YAML (default: the tiny preset)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Base model: hub id or local path (overrides the config)."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", "-n", min=1, help="Number of co-evolution iterations."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Preset: tiny (default), paper, official-code, micro."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: runs/<run name>)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value: --set solver.lr=1e-6 (repeatable)."),
+) -> None:
+    """Run the R-Zero co-evolution loop (resumable: rerun the same command to continue)."""
+    from rzero_bench.pipeline import run_command
+
+    run_command(config=config, model=model, iterations=iterations, preset=preset, run_dir=run_dir,
+                data_dir=_data_dir(data_dir), overrides=set_)
+
+
+# ---------------------------------------------------------------- eval
+@app.command("eval")
+def eval_(
+    model: str = typer.Argument(..., help="Checkpoint path, hub id, or served model name (openai backend)."),
+    suite: Optional[str] = typer.Option(None, "--suite", help="Task suite: rzero | math | general."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task names."),
+    backend: str = typer.Option("hf", "--backend", help="hf | vllm | openai."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate a seeded subsample of N items per task."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --limit subsampling and sampled metrics."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Override the generation length of every task."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Results directory (default: results/<model name>)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai backend: name of the env var holding the key."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: prompts per generate() call."),
+) -> None:
+    """Score a checkpoint on benchmark tasks; writes <task>.json and <task>.samples.jsonl."""
+    from rzero_bench.evaluate import eval_command
+
+    eval_command(model=model, suite=suite, tasks=tasks, backend=backend, limit=limit, seed=seed,
+                 max_tokens=max_tokens, output=output, data_dir=_data_dir(data_dir), tasks_dir=tasks_dir,
+                 base_url=base_url, api_key_env=api_key_env, batch_size=batch_size)
+
+
+@app.command()
+def rescore(
+    results_dir: Path = typer.Argument(..., help="A results directory written by `eval` or `run`."),
+    tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+) -> None:
+    """Re-grade saved generations with the current grader (no model needed)."""
+    from rzero_bench.evaluate import rescore_command
+
+    rescore_command(results_dir=results_dir, tasks_dir=tasks_dir)
+
+
+@app.command("label-acc")
+def label_acc(
+    run_dir: Path = typer.Argument(..., help="Run directory."),
+    oracle: str = typer.Option(..., "--oracle", help="openai:<model>[@<base_url>] | hf:<path> | reference | exact-arith."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Env var holding the oracle's API key."),
+    samples: int = typer.Option(1, "--samples", "-k", min=1, help="hf oracle: majority of k samples."),
+) -> None:
+    """Score each iteration's pseudo-labels against an oracle (accuracy and calibration)."""
+    from rzero_bench.report.label_acc import label_acc_command
+
+    label_acc_command(run_dir=run_dir, oracle=oracle, api_key_env=api_key_env, samples=samples)
+
+
+@app.command()
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run directories (or results directories)."),
+    format: str = typer.Option("table", "--format", "-f", help="table | md | json | csv."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots to this directory."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    """Comparison tables: base vs each iteration, deltas with paired-bootstrap 95% CIs."""
+    from rzero_bench.report.tables import report_command
+
+    report_command(runs=runs, fmt=format, plots=plots, seed=seed)
+
+
+@app.command()
+def leaderboard(
+    check: bool = typer.Option(False, "--check", help="Exit non-zero when leaderboard/README.md is stale."),
+    results: Path = typer.Option(Path("results"), "--results", help="Results directory."),
+    out: Path = typer.Option(Path("leaderboard"), "--out", help="Output directory."),
+) -> None:
+    """Regenerate leaderboard/README.md from results/ (never edit it by hand)."""
+    from rzero_bench.report.leaderboard import leaderboard_command
+
+    leaderboard_command(check=check, results=results, out=out)
+
+
+@app.command()
+def check(
+    run_dir: Path = typer.Argument(..., help="Run (or results) directory to check."),
+    baseline: Path = typer.Option(..., "--baseline", help="Committed baseline results directory or JSON."),
+    z: float = typer.Option(3.0, "--z", help="Tolerance in standard errors of the difference."),
+) -> None:
+    """Regression check: non-zero exit when a metric drops by more than its tolerance."""
+    from rzero_bench.report.check import check_command
+
+    check_command(run_dir=run_dir, baseline=baseline, z=z)
+
+
+# ---------------------------------------------------------------- tasks
+@tasks_app.command("list")
+def tasks_list(tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP)) -> None:
+    """List tasks and suites."""
+    from rzero_bench.tasks import list_command
+
+    list_command(tasks_dir=tasks_dir)
+
+
+@tasks_app.command("validate")
+def tasks_validate(
+    paths: list[Path] = typer.Argument(None, help="Task YAML files (default: all shipped tasks)."),
+    tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP + " When given, templates are rendered on real rows."),
+) -> None:
+    """Validate task YAML strictly (unknown keys, !function, include, template fields)."""
+    from rzero_bench.tasks import validate_command
+
+    validate_command(paths=paths or [], tasks_dir=tasks_dir, data_dir=_data_dir(data_dir))
+
+
+# ---------------------------------------------------------------- tiny / micro
+@tiny_app.command("build")
+def tiny_build(
+    size: str = typer.Option("s", "--size", help="xs (~0.2M params) | s (~4M) | m (~25M)."),
+    sample: bool = typer.Option(False, "--sample", help="Print a seeded sample generation afterwards."),
+) -> None:
+    """Build (or reuse from the cache) the tiny tokenizer + Qwen3 model; prints its path."""
+    from rzero_bench.training.tiny import tiny_build_command
+
+    tiny_build_command(size=size, sample=sample)
+
+
+@micro_app.command("pretrain")
+def micro_pretrain(
+    size: str = typer.Option("s", "--size", help="Model size for the micro base."),
+    seed: int = typer.Option(0, "--seed"),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Override the pretraining budget."),
+) -> None:
+    """Pretrain (cached) the micro base model on generated arithmetic worked solutions."""
+    from rzero_bench.micro import pretrain_command
+
+    pretrain_command(size=size, seed=seed, minutes=minutes)
+
+
+def main() -> None:
+    """Console entry point: one-line errors, exit 2 for bad input, 1 for failures."""
+    try:
+        app()
+    except RZeroError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
