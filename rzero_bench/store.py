@@ -224,3 +224,114 @@ def temp_dir_beside(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+STAGE_PENDING, STAGE_RUNNING, STAGE_DONE = "pending", "running", "done"
+
+
+def package_versions(names: tuple[str, ...] = ("rzero-bench", "torch", "transformers", "trl", "accelerate",
+                                               "datasets", "math-verify", "vllm")) -> dict[str, str]:
+    """Installed versions of the packages that matter for reproducibility (missing ones omitted)."""
+    from importlib import metadata
+
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+class RunStore:
+    """A run directory: ``manifest.json`` (config, hash, versions, seeds, stages) plus artefacts.
+
+    The manifest is rewritten atomically after every stage transition. A stage is ``done`` only
+    after all of its outputs were renamed into place and their hashes recorded, so resume restarts
+    the first stage that is not ``done`` and never reruns a finished one.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(run_dir)
+        self.manifest_path = self.dir / "manifest.json"
+        self.manifest: dict[str, Any] = {}
+
+    # -- lifecycle
+    def open(self, *, config: dict[str, Any], config_hash: str, seeds: dict[str, int], extra: dict[str, Any]) -> bool:
+        """Create or reopen the run. Returns True when resuming an existing run.
+
+        Refuses a run directory whose manifest has another config hash, and a corrupted manifest.
+        """
+        if self.manifest_path.exists():
+            m = read_json(self.manifest_path)
+            if not isinstance(m, dict) or "config_hash" not in m or "stages" not in m:
+                raise RunStateError(f"{self.manifest_path} is not an rzero-bench manifest; use another --run-dir")
+            if m["config_hash"] != config_hash:
+                raise RunStateError(
+                    f"{self.dir} was made with another config (hash {m['config_hash'][:12]} != {config_hash[:12]}); "
+                    "use a new --run-dir or the original config"
+                )
+            self.manifest = m
+            self.manifest.setdefault("resumes", 0)
+            self.manifest["resumes"] += 1
+            self.save()
+            return True
+        if self.dir.exists() and any(p for p in self.dir.iterdir() if p.name != ".lock"):
+            raise RunStateError(f"{self.dir} exists, is not empty and has no manifest.json; use another --run-dir")
+        self.manifest = {
+            "schema_version": 1,
+            "config": config,
+            "config_hash": config_hash,
+            "seeds": seeds,
+            "versions": package_versions(),
+            "stages": {},
+            "resumes": 0,
+            **extra,
+        }
+        self.save()
+        return False
+
+    def save(self) -> None:
+        atomic_write_json(self.manifest_path, self.manifest)
+
+    # -- stages
+    def stage(self, name: str) -> dict[str, Any]:
+        return self.manifest["stages"].setdefault(name, {"status": STAGE_PENDING})
+
+    def is_done(self, name: str) -> bool:
+        st = self.manifest["stages"].get(name)
+        if not st or st.get("status") != STAGE_DONE:
+            return False
+        for rel, digest in (st.get("outputs") or {}).items():
+            p = self.dir / rel
+            if not p.exists():
+                raise RunStateError(f"stage {name} is marked done but its output {p} is missing; the run directory is corrupted")
+            if p.is_file() and digest and sha256_file(p) != digest:
+                raise RunStateError(f"stage {name}: output {p} was modified after it was written (hash mismatch); the run directory is corrupted")
+        return True
+
+    def start(self, name: str, inputs: dict[str, str] | None = None) -> None:
+        st = self.stage(name)
+        st.update({"status": STAGE_RUNNING, "attempts": st.get("attempts", 0) + 1})
+        if inputs:
+            st["inputs"] = {k: self._digest(v) for k, v in inputs.items()}
+        self.save()
+
+    def finish(self, name: str, *, outputs: list[str], wall_time_s: float, **info: Any) -> None:
+        st = self.stage(name)
+        st.update(info)
+        st["status"] = STAGE_DONE
+        st["wall_time_s"] = round(wall_time_s, 3)
+        st["outputs"] = {rel: (sha256_file(self.dir / rel) if (self.dir / rel).is_file() else sha256_tree(self.dir / rel))
+                         for rel in outputs}
+        self.save()
+
+    def _digest(self, path: str) -> str:
+        p = Path(path)
+        if not p.is_absolute():
+            p = self.dir / p
+        if p.is_file():
+            return sha256_file(p)
+        if p.is_dir():
+            return sha256_tree(p)
+        return str(path)  # a hub id or other non-file input
