@@ -10,7 +10,8 @@ Behaviour:
 - at most ``concurrency`` HTTP calls in flight (a thread pool sharing one ``httpx.Client``);
 - 429, 5xx, connection errors, timeouts and unreadable bodies are retried up to ``max_retries``
   times with exponential backoff ``backoff * 2**attempt`` plus up to 50 % jitter, capped at
-  ``max_backoff`` and never shorter than the server's ``Retry-After``; other 4xx fail at once;
+  ``max_backoff``, and never shorter than the server's ``Retry-After`` (itself honoured up to
+  ``max_retry_after`` seconds); other 4xx fail at once;
   when the retries are spent a one-line :class:`BackendError` names the URL and the last status;
 - servers that return fewer than ``n`` choices (some ignore ``n``) get follow-up calls for the
   rest; follow-up calls use ``seed + choices_so_far`` so seeded samples do not repeat;
@@ -181,6 +182,7 @@ class OpenAIGenerator(BaseGenerator):
         timeout: float = 120.0,
         backoff: float = 1.0,
         max_backoff: float = 60.0,
+        max_retry_after: float = 120.0,
         use_chat: bool = True,
         max_response_bytes: int = 32 * 1024 * 1024,
         extra_body: dict[str, Any] | None = None,
@@ -204,6 +206,7 @@ class OpenAIGenerator(BaseGenerator):
         self.timeout = float(timeout)
         self.backoff = float(backoff)
         self.max_backoff = float(max_backoff)
+        self.max_retry_after = float(max_retry_after)
         self.use_chat = bool(use_chat)
         self.max_response_bytes = int(max_response_bytes)
         self.extra_body = dict(extra_body or {})
@@ -332,9 +335,9 @@ class OpenAIGenerator(BaseGenerator):
                     break
                 delay = min(self.backoff * (2**attempt), self.max_backoff)
                 delay *= 1.0 + 0.5 * self._rng.random()
-                if exc.retry_after is not None:
-                    delay = max(delay, exc.retry_after)
                 delay = min(delay, self.max_backoff)
+                if exc.retry_after is not None:
+                    delay = max(delay, min(exc.retry_after, self.max_retry_after))
                 log.warning(
                     "openai backend: %s: %s; retry %d/%d in %.2fs",
                     self._where(),
