@@ -1,0 +1,373 @@
+"""Pseudo-label accuracy against an oracle, overall and per agreement bucket (calibration).
+
+For each question with a majority pseudo-label ``label`` and agreement ``p_hat`` (votes.jsonl),
+an oracle supplies an answer ``o`` and the item is correct when ``grade(reference=o,
+prediction=label)`` says so (the same grader the solver's reward and the benchmarks use).
+
+- accuracy ``= correct / n`` over scored items, 95 % Wilson interval (see ``stats``);
+- calibration: items binned by p_hat into right-closed buckets ``(e_i, e_{i+1}]`` (the first
+  bucket also holds ``e_0``), each with ``n``, accuracy, Wilson interval and mean p_hat; also one
+  row per distinct p_hat value;
+- expected calibration error ``ECE = sum_b (n_b / N) * |acc_b - mean_p_hat_b|``;
+- the same overall numbers for the kept subset (questions in solver_dataset.jsonl).
+
+Items are excluded, and counted, when the vote has no label (``no_label``), the oracle has no
+answer for the question (``no_oracle``: a non-probe question under ``reference``, an arithmetic
+question the exact oracle cannot parse, a model that wrote no ``\\boxed{}``), or the grader did
+not return a verdict (``ungraded``: timeout, parse error).
+
+Oracles (``--oracle``):
+
+- ``openai:<model>[@<base_url>]``: an OpenAI-compatible endpoint answers each question with the
+  solver prompt (greedy); its last ``\\boxed{}`` is the oracle answer; the key comes from the env
+  var named by ``--api-key-env`` (default base URL https://api.openai.com/v1);
+- ``hf:<path>``: a local model, majority of ``k`` samples (``--samples``; greedy when k = 1);
+- ``reference``: probe questions (``source`` "probe:<task>") carry their known ``reference``;
+- ``exact-arith``: ``rzero_bench.micro.arith.solve`` computes arithmetic answers exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from rzero_bench.errors import UserError
+from rzero_bench.records import Question, Vote
+from rzero_bench.report.stats import Z95, proportion_stderr, wilson_interval
+from rzero_bench.store import atomic_write_json, atomic_write_jsonl, read_jsonl
+
+DEFAULT_EDGES: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+_EPS = 1e-9
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+
+Grader = Callable[[str, str], "bool | None"]  # (oracle answer, pseudo-label) -> correct / None
+
+__all__ = [
+    "DEFAULT_EDGES",
+    "ExactArithOracle",
+    "HFOracle",
+    "OpenAIOracle",
+    "Oracle",
+    "ReferenceOracle",
+    "compute_label_accuracy",
+    "label_acc_command",
+    "label_accuracy",
+    "parse_oracle",
+    "write_label_accuracy",
+]
+
+
+class Oracle(Protocol):
+    """Answers questions; ``None`` means no answer for that question."""
+
+    spec: str
+
+    def answers(self, questions: Sequence[Question]) -> list[str | None]: ...
+
+
+class ReferenceOracle:
+    """Known references of probe questions (``source`` starting with ``probe:``)."""
+
+    spec = "reference"
+
+    def answers(self, questions: Sequence[Question]) -> list[str | None]:
+        return [q.reference if q.source.startswith("probe:") and q.reference is not None else None for q in questions]
+
+
+class ExactArithOracle:
+    """Exact arithmetic via ``rzero_bench.micro.arith.solve(question_text) -> str | None``."""
+
+    spec = "exact-arith"
+
+    def answers(self, questions: Sequence[Question]) -> list[str | None]:
+        try:
+            from rzero_bench.micro.arith import solve
+        except ImportError as e:  # pragma: no cover - depends on the micro module
+            raise UserError(f"the exact-arith oracle needs rzero_bench.micro.arith.solve ({e})") from None
+        return [solve(q.text) for q in questions]
+
+
+def _solver_requests(questions: Sequence[Question], *, n: int, temperature: float, max_tokens: int) -> list[Any]:
+    from rzero_bench.prompts import load_prompt, solver_messages
+    from rzero_bench.records import GenerationRequest, SamplingParams
+
+    prompt = load_prompt("solver")
+    params = SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, seed=0)
+    return [GenerationRequest(messages=tuple(solver_messages(prompt, q.text)), params=params, id=q.id) for q in questions]
+
+
+class OpenAIOracle:
+    """An OpenAI-compatible endpoint answering with the solver prompt; last ``\\boxed{}`` wins."""
+
+    def __init__(self, model: str, *, base_url: str = OPENAI_DEFAULT_URL, api_key_env: str = "OPENAI_API_KEY",
+                 max_tokens: int = 4096) -> None:
+        self.model, self.base_url, self.api_key_env, self.max_tokens = model, base_url, api_key_env, max_tokens
+        self.spec = f"openai:{model}@{base_url}"
+
+    def answers(self, questions: Sequence[Question]) -> list[str | None]:
+        if not questions:
+            return []
+        from rzero_bench.backends import make_generator
+        from rzero_bench.parsing import last_boxed
+
+        reqs = _solver_requests(questions, n=1, temperature=0.0, max_tokens=self.max_tokens)
+        with make_generator("openai", self.model, base_url=self.base_url, api_key_env=self.api_key_env) as gen:
+            outs = gen.generate(reqs)
+        return [last_boxed(g.texts[0]) if g.texts else None for g in outs]
+
+
+class HFOracle:
+    """A local model (``make_generator("hf", path)``): majority answer of ``samples`` completions."""
+
+    def __init__(self, path: str, *, samples: int = 1, max_tokens: int = 4096, kind: str = "math") -> None:
+        self.path, self.samples, self.max_tokens, self.kind = path, samples, max_tokens, kind
+        self.spec = f"hf:{path}" + (f" (majority of {samples})" if samples > 1 else "")
+
+    def answers(self, questions: Sequence[Question]) -> list[str | None]:
+        if not questions:
+            return []
+        from rzero_bench.backends import make_generator
+        from rzero_bench.parsing import last_boxed
+        from rzero_bench.selfplay.voting import vote
+
+        temperature = 0.0 if self.samples == 1 else 1.0
+        reqs = _solver_requests(questions, n=self.samples, temperature=temperature, max_tokens=self.max_tokens)
+        with make_generator("hf", self.path) as gen:
+            outs = gen.generate(reqs)
+        result: list[str | None] = []
+        for q, g in zip(questions, outs):
+            answers = [last_boxed(t) for t in g.texts]
+            result.append(vote(q.id, answers, kind=self.kind).label)  # type: ignore[arg-type]
+        return result
+
+
+def parse_oracle(spec: str, *, api_key_env: str = "OPENAI_API_KEY", samples: int = 1,
+                 max_tokens: int = 4096) -> Oracle:
+    """Build an oracle from ``openai:<model>[@<url>]``, ``hf:<path>``, ``reference``, ``exact-arith``."""
+    s = spec.strip()
+    if s == "reference":
+        return ReferenceOracle()
+    if s in ("exact-arith", "exact_arith"):
+        return ExactArithOracle()
+    if s.startswith("openai:"):
+        model, _, url = s[len("openai:"):].partition("@")
+        if not model:
+            raise UserError(f"oracle {spec!r} names no model; use openai:<model>[@<base_url>]")
+        return OpenAIOracle(model, base_url=url or OPENAI_DEFAULT_URL, api_key_env=api_key_env, max_tokens=max_tokens)
+    if s.startswith("hf:"):
+        path = s[len("hf:"):]
+        if not path:
+            raise UserError(f"oracle {spec!r} names no model; use hf:<path or hub id>")
+        return HFOracle(path, samples=samples, max_tokens=max_tokens)
+    raise UserError(f"unknown oracle {spec!r}; use openai:<model>[@<base_url>], hf:<path>, reference or exact-arith")
+
+
+def _default_grader(kind: str) -> Grader:
+    from rzero_bench.grading import grade
+
+    def g(reference: str, prediction: str) -> bool | None:
+        v = grade(reference=reference, prediction=prediction, kind=kind)  # type: ignore[arg-type]
+        return v.correct if v.status == "ok" else None
+
+    return g
+
+
+def _block(correct: int, n: int) -> dict[str, Any]:
+    acc = correct / n if n else None
+    lo, hi = wilson_interval(correct, n, Z95)
+    return {"n": n, "correct": correct, "accuracy": acc,
+            "stderr": proportion_stderr(acc, n) if acc is not None else None, "ci95": [lo, hi]}
+
+
+def _bucket_index(p: float, edges: Sequence[float]) -> int | None:
+    if p < edges[0] - _EPS or p > edges[-1] + _EPS:
+        return None
+    for i in range(len(edges) - 1):
+        if p <= edges[i + 1] + _EPS:
+            return i
+    return len(edges) - 2
+
+
+def compute_label_accuracy(
+    questions: Sequence[Question],
+    votes: Sequence[Vote],
+    oracle: Oracle | Mapping[str, str | None],
+    *,
+    kind: str = "math",
+    kept_ids: set[str] | None = None,
+    edges: Sequence[float] = DEFAULT_EDGES,
+    grader: Grader | None = None,
+    iteration: int | None = None,
+) -> dict[str, Any]:
+    """Label accuracy of ``votes`` against ``oracle`` (an Oracle or a map question id -> answer).
+
+    Returns the summary described in the module docstring plus ``items`` (one dict per vote:
+    question_id, label, p_hat, oracle_answer, correct, status).
+    """
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise UserError(f"calibration bucket edges must increase, got {list(edges)}")
+    by_id = {q.id: q for q in questions}
+    labelled = [v for v in votes if v.label is not None and v.question_id in by_id]
+    if isinstance(oracle, Mapping):
+        spec = "mapping"
+        oracle_answers = [oracle.get(v.question_id) for v in labelled]
+    else:
+        spec = oracle.spec
+        oracle_answers = oracle.answers([by_id[v.question_id] for v in labelled])
+        if len(oracle_answers) != len(labelled):
+            raise UserError(f"oracle {spec} returned {len(oracle_answers)} answers for {len(labelled)} questions")
+    grade_fn = grader or _default_grader(kind)
+    verdicts: dict[str, tuple[str | None, bool | None, str]] = {}
+    for v, ans in zip(labelled, oracle_answers):
+        if ans is None or not str(ans).strip():
+            verdicts[v.question_id] = (None, None, "no_oracle")
+            continue
+        ok = grade_fn(str(ans), str(v.label))
+        verdicts[v.question_id] = (str(ans), ok, "ok" if ok is not None else "ungraded")
+
+    excluded = {"no_label": 0, "no_question": 0, "no_oracle": 0, "ungraded": 0}
+    items: list[dict[str, Any]] = []
+    for v in votes:
+        if v.question_id not in by_id:
+            status, ans, ok = "no_question", None, None
+        elif v.label is None:
+            status, ans, ok = "no_label", None, None
+        else:
+            ans, ok, status = verdicts[v.question_id]
+        if status != "ok":
+            excluded[status] += 1
+        items.append({"question_id": v.question_id, "label": v.label, "p_hat": v.p_hat, "oracle_answer": ans,
+                      "correct": ok, "status": status, "kept": (v.question_id in kept_ids) if kept_ids is not None else None})
+
+    scored = [it for it in items if it["status"] == "ok"]
+    n_total = len(scored)
+    buckets: list[dict[str, Any]] = []
+    sums = [[0, 0, 0.0] for _ in range(len(edges) - 1)]  # n, correct, sum p_hat
+    for it in scored:
+        b = _bucket_index(float(it["p_hat"]), edges)
+        if b is None:
+            continue
+        sums[b][0] += 1
+        sums[b][1] += int(bool(it["correct"]))
+        sums[b][2] += float(it["p_hat"])
+    ece = 0.0
+    for i, (n, c, ps) in enumerate(sums):
+        block = _block(c, n)
+        mean_p = ps / n if n else None
+        block.update({"lo": edges[i], "hi": edges[i + 1], "mean_p_hat": mean_p})
+        if n and mean_p is not None:
+            block["gap"] = block["accuracy"] - mean_p
+            ece += n / n_total * abs(block["gap"])
+        else:
+            block["gap"] = None
+        buckets.append(block)
+
+    by_p: dict[float, list[int]] = {}
+    for it in scored:
+        key = round(float(it["p_hat"]), 6)
+        by_p.setdefault(key, [0, 0])
+        by_p[key][0] += 1
+        by_p[key][1] += int(bool(it["correct"]))
+    by_p_hat = [{"p_hat": p, **_block(c, n)} for p, (n, c) in sorted(by_p.items())]
+
+    result: dict[str, Any] = {
+        "schema_version": 1,
+        "oracle": spec,
+        "kind": kind,
+        "iteration": iteration,
+        "questions": len(votes),
+        **_block(sum(int(bool(it["correct"])) for it in scored), n_total),
+        "excluded": excluded,
+        "edges": list(edges),
+        "buckets": buckets,
+        "by_p_hat": by_p_hat,
+        "ece": ece if n_total else None,
+        "kept": None,
+        "items": items,
+    }
+    if kept_ids is not None:
+        ks = [it for it in scored if it["question_id"] in kept_ids]
+        result["kept"] = _block(sum(int(bool(it["correct"])) for it in ks), len(ks))
+    return result
+
+
+def write_label_accuracy(iter_dir: Path, result: Mapping[str, Any]) -> Path:
+    """Write ``label_accuracy.json`` (summary) and ``label_accuracy.items.jsonl`` atomically."""
+    summary = {k: v for k, v in result.items() if k != "items"}
+    if "items" in result:
+        atomic_write_jsonl(Path(iter_dir) / "label_accuracy.items.jsonl", result["items"])
+    return atomic_write_json(Path(iter_dir) / "label_accuracy.json", summary)
+
+
+def _iteration_dirs(run_dir: Path) -> list[tuple[int, Path]]:
+    out = []
+    for d in run_dir.glob("iter_*"):
+        suffix = d.name[len("iter_"):]
+        if d.is_dir() and suffix.isdigit() and (d / "votes.jsonl").exists():
+            out.append((int(suffix), d))
+    return sorted(out)
+
+
+def label_accuracy(
+    run_dir: Path,
+    oracle_spec: str | Oracle,
+    *,
+    api_key_env: str = "OPENAI_API_KEY",
+    samples: int = 1,
+    iterations: Sequence[int] | None = None,
+    kind: str = "math",
+    edges: Sequence[float] = DEFAULT_EDGES,
+    grader: Grader | None = None,
+) -> dict[str, Any]:
+    """Score every iteration of a run (``iter_<k>/votes.jsonl`` + ``questions.jsonl``) and write
+    ``iter_<k>/label_accuracy.json``. Returns ``{"run_dir", "oracle", "iterations": {k: summary}}``."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist")
+    oracle = parse_oracle(oracle_spec, api_key_env=api_key_env, samples=samples) if isinstance(oracle_spec, str) else oracle_spec
+    dirs = [(k, d) for k, d in _iteration_dirs(run_dir) if iterations is None or k in iterations]
+    if not dirs:
+        raise UserError(f"no iter_<k>/votes.jsonl in {run_dir}; run the self-consistency stage first")
+    out: dict[str, Any] = {"run_dir": str(run_dir), "oracle": oracle.spec, "iterations": {}}
+    for k, d in dirs:
+        if not (d / "questions.jsonl").exists():
+            raise UserError(f"{d / 'questions.jsonl'} is missing; the label oracle needs the question texts")
+        questions = [Question.from_dict(r) for r in read_jsonl(d / "questions.jsonl")]
+        votes = [Vote.from_dict(r) for r in read_jsonl(d / "votes.jsonl")]
+        kept = None
+        if (d / "solver_dataset.jsonl").exists():
+            kept = {str(r["question_id"]) for r in read_jsonl(d / "solver_dataset.jsonl") if "question_id" in r}
+        res = compute_label_accuracy(questions, votes, oracle, kind=kind, kept_ids=kept, edges=edges,
+                                     grader=grader, iteration=k)
+        write_label_accuracy(d, res)
+        out["iterations"][k] = {kk: vv for kk, vv in res.items() if kk != "items"}
+    return out
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def label_acc_command(run_dir: Path, oracle: str, api_key_env: str = "OPENAI_API_KEY", samples: int = 1) -> None:
+    """CLI: score pseudo-labels of every iteration and print accuracy + the calibration curve."""
+    res = label_accuracy(run_dir, oracle, api_key_env=api_key_env, samples=samples)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for k, r in res["iterations"].items():
+        t = Table(title=f"iter_{k}: label accuracy vs {res['oracle']}")
+        for col in ("p-hat bucket", "n", "accuracy %", "95% CI", "mean p-hat"):
+            t.add_column(col, justify="right")
+        for b in r["buckets"]:
+            t.add_row(f"({b['lo']:.1f}, {b['hi']:.1f}]", str(b["n"]), _fmt(b["accuracy"]),
+                      f"[{_fmt(b['ci95'][0])}, {_fmt(b['ci95'][1])}]", _fmt(b["mean_p_hat"]))
+        t.add_row("all", str(r["n"]), _fmt(r["accuracy"]), f"[{_fmt(r['ci95'][0])}, {_fmt(r['ci95'][1])}]", "")
+        console.print(t)
+        kept = r.get("kept")
+        extra = f"; kept subset {_fmt(kept['accuracy'])}% of {kept['n']}" if kept else ""
+        ece = f"{100 * r['ece']:.1f}" if r.get("ece") is not None else "–"
+        console.print(f"ECE {ece} points; excluded {r['excluded']}{extra}")
+        console.print(f"wrote {Path(run_dir) / f'iter_{k}' / 'label_accuracy.json'}")
