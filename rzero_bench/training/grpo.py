@@ -1,0 +1,462 @@
+"""GRPO training of the two R-Zero roles with TRL's ``GRPOTrainer`` (the only module importing trl).
+
+GRPO (DeepSeekMath; R-Zero section 2.2): for each prompt, G = ``num_generations`` completions are
+sampled, rewards r_1..r_G are normalised within the group, ``A_i = (r_i - mean(r)) / std(r)``, and the
+policy maximises the clipped importance-weighted advantage minus ``beta * KL(pi || pi_ref)``.
+
+Batch arithmetic (TRL 1.16): one optimizer step uses ``prompts_per_step * num_generations``
+completions in total. ``per_device_train_batch_size`` counts completions per process per micro-step,
+so we set it to ``P * G / (num_processes * gradient_accumulation)`` (it must be an integer);
+``generation_batch_size`` defaults to ``per_device * num_processes * steps_per_generation`` with
+``steps_per_generation = gradient_accumulation``, i.e. exactly the P*G completions of one step,
+which TRL requires to be divisible by ``num_generations`` (whole groups). Each generation batch
+takes P distinct dataset rows, so a dataset with fewer than P rows cannot make a single step.
+
+Roles:
+
+- ``train_challenger``: the dataset is the same challenger prompt repeated; the reward is
+  :class:`rzero_bench.training.rewards.ChallengerReward` (solver uncertainty minus repetition
+  penalty, format gate), every score appended to ``challenger_rewards.jsonl``.
+- ``train_solver``: the dataset is the filtered questions with their majority pseudo-labels; the
+  reward is :class:`rzero_bench.training.rewards.SolverReward` (graded last ``\\boxed{}``, optional
+  format term).
+
+On a machine without CUDA: ``use_cpu=True``, ``bf16=False`` (GRPOConfig defaults bf16 to True),
+float32 weights; always ``report_to="none"``, no intermediate checkpoints unless asked, and the
+final model + tokenizer are written to a temporary directory beside ``out_dir`` and renamed into
+place, so a killed stage never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rzero_bench.backends.base import Generator, render_fallback
+from rzero_bench.errors import ConfigError, TrainingError
+from rzero_bench.prompts import challenger_messages, solver_messages
+from rzero_bench.store import atomic_replace_dir
+from rzero_bench.training.rewards import ChallengerReward, SolverReward, SolverRewardOptions
+
+__all__ = [
+    "GRPOSettings",
+    "TrainStats",
+    "ProgressFn",
+    "build_grpo_config",
+    "train_challenger",
+    "train_solver",
+]
+
+ProgressFn = Callable[[int, int, dict[str, Any]], None]  # (step, total steps, latest logs)
+
+_LOSS_TYPES = {"grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"}
+
+
+@dataclass
+class GRPOSettings:
+    """GRPO settings for one role, independent of the pydantic config (the pipeline maps onto it).
+
+    ``prompts_per_step`` distinct prompts x ``num_generations`` completions make one optimizer
+    step. ``extra`` is passed to ``GRPOConfig`` verbatim and wins over everything derived here.
+    """
+
+    lr: float = 1e-6
+    beta: float = 1e-2
+    num_generations: int = 4
+    prompts_per_step: int = 8
+    max_steps: int = 5
+    max_completion_length: int = 4096
+    temperature: float = 1.0
+    top_p: float = 1.0
+    loss_type: str = "grpo"
+    seed: int = 0
+    gradient_accumulation_steps: int = 1
+    lr_scheduler: str = "constant"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    gradient_checkpointing: bool = False
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"  # "colocate" (in-process) | "server" (trl vllm-serve)
+    vllm_server_base_url: str | None = None
+    vllm_gpu_memory_utilization: float = 0.3
+    save_steps: int | None = None  # None = no intermediate checkpoints
+    save_total_limit: int | None = 1
+    logging_steps: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.num_generations < 2:
+            raise ConfigError(
+                f"num_generations must be >= 2 for GRPO advantages (got {self.num_generations})"
+            )
+        if self.prompts_per_step < 1:
+            raise ConfigError(f"prompts_per_step must be >= 1 (got {self.prompts_per_step})")
+        if self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1 (got {self.max_steps})")
+        if self.max_completion_length < 1:
+            raise ConfigError(f"max_completion_length must be >= 1 (got {self.max_completion_length})")
+        if self.gradient_accumulation_steps < 1:
+            raise ConfigError(
+                f"gradient_accumulation_steps must be >= 1 (got {self.gradient_accumulation_steps})"
+            )
+        if self.loss_type not in _LOSS_TYPES:
+            raise ConfigError(f"unknown loss_type {self.loss_type!r}; choose one of {sorted(_LOSS_TYPES)}")
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ConfigError(f"vllm_mode must be 'colocate' or 'server' (got {self.vllm_mode!r})")
+        if self.temperature <= 0:
+            raise ConfigError("GRPO needs sampling: temperature must be > 0")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> GRPOSettings:
+        """Build from a recipe section (``challenger:`` / ``solver:``); unknown keys are an error."""
+        merged = {**dict(data), **overrides}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(merged) - names)
+        if unknown:
+            raise ConfigError(f"unknown GRPO setting(s) {unknown}; known: {sorted(names)}")
+        return cls(**merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def completions_per_step(self) -> int:
+        return self.prompts_per_step * self.num_generations
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    """What one GRPO stage did; ``rewards``/``losses`` hold one value per logged step."""
+
+    role: str
+    steps: int
+    wall_time_s: float
+    seconds_per_step: float | None
+    tokens_generated: int
+    reward_first: float | None
+    reward_last: float | None
+    loss: float | None  # mean training loss over the run
+    rewards: tuple[float, ...] = ()
+    losses: tuple[float, ...] = ()
+    num_processes: int = 1
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _num_processes() -> int:
+    from accelerate import PartialState
+
+    return int(PartialState().num_processes)
+
+
+def build_grpo_config(settings: GRPOSettings, *, output_dir: str | os.PathLike[str]) -> Any:
+    """The ``trl.GRPOConfig`` for ``settings`` on this machine (CPU or CUDA, 1..N processes)."""
+    from trl import GRPOConfig
+
+    world = _num_processes()
+    total = settings.completions_per_step
+    denom = world * settings.gradient_accumulation_steps
+    if total % denom:
+        raise ConfigError(
+            f"prompts_per_step x num_generations = {total} completions per step is not divisible by "
+            f"processes ({world}) x gradient_accumulation_steps ({settings.gradient_accumulation_steps}); change one of them"
+        )
+    cuda = _cuda_available()
+    bf16 = False
+    if cuda:
+        import torch
+
+        bf16 = bool(torch.cuda.is_bf16_supported())
+    kwargs: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "learning_rate": settings.lr,
+        "beta": settings.beta,
+        "num_generations": settings.num_generations,
+        "per_device_train_batch_size": total // denom,
+        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+        "max_completion_length": settings.max_completion_length,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "loss_type": settings.loss_type,
+        "max_steps": settings.max_steps,
+        "num_train_epochs": 1,
+        "seed": settings.seed,
+        "data_seed": settings.seed,
+        "lr_scheduler_type": settings.lr_scheduler,
+        "warmup_steps": settings.warmup_steps,
+        "weight_decay": settings.weight_decay,
+        "max_grad_norm": settings.max_grad_norm,
+        "gradient_checkpointing": settings.gradient_checkpointing,
+        "use_cpu": not cuda,
+        "bf16": bf16,
+        "fp16": False,
+        "report_to": "none",
+        "logging_steps": settings.logging_steps,
+        "save_strategy": "steps" if settings.save_steps else "no",
+        "save_only_model": True,
+        "disable_tqdm": True,
+        "remove_unused_columns": False,
+        "dataloader_num_workers": 0,
+        "log_completions": False,
+        "model_init_kwargs": {"dtype": "bfloat16" if bf16 else "float32"},
+        "use_vllm": settings.use_vllm,
+        "vllm_mode": settings.vllm_mode,
+    }
+    if settings.save_steps:
+        kwargs["save_steps"] = settings.save_steps
+        kwargs["save_total_limit"] = settings.save_total_limit
+    if settings.use_vllm:
+        kwargs["vllm_gpu_memory_utilization"] = settings.vllm_gpu_memory_utilization
+        if settings.vllm_server_base_url:
+            kwargs["vllm_server_base_url"] = settings.vllm_server_base_url
+    kwargs.update(settings.extra)
+    return GRPOConfig(**kwargs)
+
+
+def _load_tokenizer(model_path: str | os.PathLike[str]) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_path))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _prompt(tokenizer: Any, messages: Sequence[dict[str, str]]) -> Any:
+    """TRL's conversational prompt when the tokenizer has a chat template, else the fallback text."""
+    if getattr(tokenizer, "chat_template", None):
+        return [dict(m) for m in messages]
+    return render_fallback(messages)
+
+
+def _progress_callback(progress: ProgressFn | None) -> list[Any]:
+    if progress is None:
+        return []
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):  # type: ignore[misc]
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+        ) -> None:
+            if state.is_world_process_zero:
+                progress(int(state.global_step), int(state.max_steps), dict(logs or {}))
+
+    return [_Progress()]
+
+
+def _save_final(trainer: Any, out_dir: Path) -> None:
+    """``save_model`` (model + tokenizer) into ``.<name>.saving`` beside ``out_dir``, then rename.
+
+    The staging name is fixed so every rank (DeepSpeed gathers weights on all of them) writes to the
+    same place; only the main process renames.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    staging = out_dir.with_name(f".{out_dir.name}.saving")
+    if state.is_main_process:
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+    state.wait_for_everyone()
+    trainer.save_model(str(staging))
+    state.wait_for_everyone()
+    if state.is_main_process:
+        # the pickled GRPOConfig holds temp paths: keep checkpoints reproducible and trl-free to load
+        (staging / "training_args.bin").unlink(missing_ok=True)
+        atomic_replace_dir(staging, out_dir)
+    state.wait_for_everyone()
+
+
+def _stats(
+    role: str, trainer: Any, settings: GRPOSettings, wall: float, train_loss: float | None
+) -> TrainStats:
+    steps = int(trainer.state.global_step)
+    logs = [h for h in trainer.state.log_history if "reward" in h]
+    rewards = tuple(float(h["reward"]) for h in logs)
+    losses = tuple(float(h["loss"]) for h in logs if "loss" in h)
+    tokens = 0.0
+    for h in logs:
+        n_steps = max(1, settings.logging_steps)
+        tokens += float(h.get("completions/mean_length", 0.0)) * settings.completions_per_step * n_steps
+    return TrainStats(
+        role=role,
+        steps=steps,
+        wall_time_s=round(wall, 3),
+        seconds_per_step=round(wall / steps, 4) if steps else None,
+        tokens_generated=int(round(tokens)),
+        reward_first=rewards[0] if rewards else None,
+        reward_last=rewards[-1] if rewards else None,
+        loss=train_loss,
+        rewards=rewards,
+        losses=losses,
+        num_processes=_num_processes(),
+        device="cuda" if _cuda_available() else "cpu",
+    )
+
+
+def _train(
+    role: str,
+    *,
+    model_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    settings: GRPOSettings,
+    rows: list[dict[str, Any]],
+    reward_fn: Any,
+    tokenizer: Any,
+    progress: ProgressFn | None,
+) -> tuple[TrainStats, Any]:
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.with_name(f".{out.name}.work")  # trainer output_dir: only used when checkpoints are asked for
+    config = build_grpo_config(settings, output_dir=work)
+    trainer = GRPOTrainer(
+        model=str(model_path),
+        reward_funcs=reward_fn,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=_progress_callback(progress),
+    )
+    start = time.perf_counter()
+    result = trainer.train()
+    wall = time.perf_counter() - start
+    if int(trainer.state.global_step) < settings.max_steps:
+        raise TrainingError(
+            f"{role} GRPO stopped after {trainer.state.global_step} of {settings.max_steps} steps; "
+            "the dataset is too small for the requested steps"
+        )
+    _save_final(trainer, out)
+    if not settings.save_steps:
+        shutil.rmtree(work, ignore_errors=True)
+    loss = getattr(result, "training_loss", None)
+    return _stats(role, trainer, settings, wall, float(loss) if loss is not None else None), trainer
+
+
+def train_challenger(
+    *,
+    model_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    settings: GRPOSettings,
+    solver: Generator,
+    solver_prompt: dict[str, str],
+    m: int,
+    reward_options: Any,
+    log_path: str | os.PathLike[str] | None,
+    challenger_prompt: dict[str, str] | None = None,
+    solver_max_tokens: int | None = None,
+    none_is_answer: bool | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainStats:
+    """GRPO on the challenger prompt with the R-Zero challenger reward; saves the model to ``out_dir``.
+
+    ``solver`` answers each well-formed question ``m`` times inside the reward. ``reward_options``
+    (mapping or object) holds the reward formula options handed to
+    ``selfplay.rewards.challenger_rewards`` (variant, format_penalty, lam, threshold, require_boxed)
+    and the solver sampling options (temperature 1.0, max_tokens, none_is_answer, kind); explicit
+    ``solver_max_tokens`` / ``none_is_answer`` win. ``challenger_prompt`` defaults to the shipped
+    ``challenger`` prompt file.
+    """
+    from rzero_bench.prompts import load_prompt
+
+    prompt = challenger_prompt or load_prompt("challenger")
+    tokenizer = _load_tokenizer(model_path)
+    # one optimizer step consumes P distinct rows; one spare step's worth keeps the sampler full
+    n_rows = settings.prompts_per_step * (settings.max_steps + 1)
+    rows = [{"prompt": _prompt(tokenizer, challenger_messages(prompt))} for _ in range(n_rows)]
+    reward = ChallengerReward(
+        solver=solver,
+        solver_prompt=solver_prompt,
+        m=m,
+        reward_options=reward_options,
+        log_path=log_path,
+        solver_max_tokens=solver_max_tokens,
+        none_is_answer=none_is_answer,
+        seed=settings.seed,
+    )
+    stats, _ = _train(
+        "challenger",
+        model_path=model_path,
+        out_dir=out_dir,
+        settings=settings,
+        rows=rows,
+        reward_fn=reward,
+        tokenizer=tokenizer,
+        progress=progress,
+    )
+    well = [h["well_formed"] for h in reward.history]
+    extra = {
+        "solver_tokens": reward.solver_tokens,
+        "well_formed_first": well[0] if well else None,
+        "well_formed_last": well[-1] if well else None,
+    }
+    return dataclasses.replace(stats, extra=extra)
+
+
+def train_solver(
+    *,
+    model_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    settings: GRPOSettings,
+    dataset: Sequence[Mapping[str, Any]],
+    solver_prompt: dict[str, str],
+    reward_options: SolverRewardOptions | Mapping[str, Any] | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainStats:
+    """GRPO of the solver against the pseudo-labels in ``dataset`` (rows with ``question``, ``label``)."""
+    need = settings.prompts_per_step
+    if not dataset:
+        raise TrainingError(
+            "the solver dataset is empty (no question survived the filter); widen the band or generate more questions"
+        )
+    if len(dataset) < need:
+        raise TrainingError(
+            f"the solver dataset has {len(dataset)} questions but one GRPO step needs {need} (prompts_per_step); "
+            "lower prompts_per_step or generate more questions"
+        )
+    tokenizer = _load_tokenizer(model_path)
+    rows: list[dict[str, Any]] = []
+    for i, item in enumerate(dataset):
+        if "question" not in item or "label" not in item or item["label"] is None:
+            raise TrainingError(f"solver dataset row {i} needs 'question' and a non-null 'label'")
+        rows.append(
+            {
+                "prompt": _prompt(tokenizer, solver_messages(solver_prompt, str(item["question"]))),
+                "label": str(item["label"]),
+                "question_id": str(item.get("question_id", i)),
+            }
+        )
+    reward = SolverReward(reward_options)
+    stats, _ = _train(
+        "solver",
+        model_path=model_path,
+        out_dir=out_dir,
+        settings=settings,
+        rows=rows,
+        reward_fn=reward,
+        tokenizer=tokenizer,
+        progress=progress,
+    )
+    acc = [h["accuracy"] for h in reward.history]
+    return dataclasses.replace(
+        stats, extra={"accuracy_first": acc[0] if acc else None, "accuracy_last": acc[-1] if acc else None}
+    )
