@@ -681,7 +681,8 @@ def list_command(tasks_dir: Path | None = None, data_dir: Path | None = None) ->
         data_dir = Path(os.environ["RZERO_DATA_DIR"])
     memberships = suites_of(tasks_dir)
     table = Table(title="rzero-bench tasks")
-    for col in ("task", "suites", "items", "grader", "metrics", "version", "source"):
+    table.add_column("task", no_wrap=True)
+    for col in ("suites", "items", "grader", "metrics", "version", "source"):
         table.add_column(col)
     for name in list_tasks(tasks_dir):
         spec = load_task(name, tasks_dir)
