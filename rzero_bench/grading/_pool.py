@@ -1,0 +1,283 @@
+"""A pool of killable worker processes with a hard wall-clock timeout per item.
+
+One dispatcher thread owns the workers; callers (any thread) submit jobs and wait on futures.
+Workers are forked from a ``forkserver`` that has already imported math-verify, so replacing a
+killed worker costs tens of milliseconds, not a sympy import. Each worker publishes the step it is
+executing in a shared array; when a step outlives its deadline the worker is killed (SIGKILL),
+replaced, and the job is resubmitted with that step marked ``timeout`` (a crash marks it
+``error``), so one pathological string never blocks the others.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import multiprocessing as mp
+import os
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any
+
+_READY_TIMEOUT = 120.0  # seconds a fresh worker may take to import math-verify
+_MAX_CRASHES = 3
+
+
+@dataclass
+class _Job:
+    kind: str
+    payload: Any
+    timeout: float
+    future: Future[Any]
+    skip: dict[tuple[int, int, int], str] = field(default_factory=dict)
+    crashes: int = 0
+    id: int = 0
+
+
+class _Worker:
+    def __init__(self, ctx: Any) -> None:
+        from rzero_bench.grading._worker import worker_main
+
+        self.cursor = ctx.RawArray("d", 5)
+        parent, child = ctx.Pipe(duplex=True)
+        self.conn = parent
+        self.proc = ctx.Process(target=worker_main, args=(child, self.cursor), daemon=True,
+                                name="rzero-grader")
+        self.proc.start()
+        child.close()
+        self.started = time.monotonic()
+        self.ready = False
+        self.job: _Job | None = None
+        self.dispatched = 0.0
+        self.seq = 0.0
+
+    def send(self, job: _Job) -> None:
+        self.job = job
+        self.dispatched = time.monotonic()
+        self.seq = self.cursor[0]
+        self.conn.send((job.id, job.kind, job.payload, dict(job.skip)))
+
+    def deadline(self) -> float:
+        assert self.job is not None
+        start = self.dispatched
+        if self.cursor[0] != self.seq:
+            start = max(start, self.cursor[4])
+        return start + self.job.timeout
+
+    def step(self) -> tuple[int, int, int] | None:
+        if self.cursor[0] == self.seq:
+            return None
+        return (int(self.cursor[1]), int(self.cursor[2]), int(self.cursor[3]))
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+class WorkerPool:
+    """Process pool; ``submit(kind, payload, timeout)`` returns a Future of the worker's result."""
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = max(1, size or _cpu_count())
+        self.pid = os.getpid()
+        self._ctx = _context()
+        self._lock = threading.Lock()
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._workers: list[_Worker] = []
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self.kills = 0
+        self._start_failures = 0
+        self._thread = threading.Thread(target=self._run, name="rzero-grading-dispatcher", daemon=True)
+        self._thread.start()
+
+    # -- public -------------------------------------------------------------------------------
+    def submit(self, kind: str, payload: Any, timeout: float) -> Future[Any]:
+        fut: Future[Any] = Future()
+        job = _Job(kind, payload, float(timeout), fut, id=next(self._ids))
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("grading pool is shut down")
+            self._queue.append(job)
+        self._wake()
+        return fut
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
+        for w in self._workers:
+            with contextlib.suppress(Exception):
+                w.conn.send(None)
+            w.kill()
+        self._workers.clear()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    # -- dispatcher -----------------------------------------------------------------------------
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001 - never leave callers waiting
+            msg = f"grading pool failed: {type(exc).__name__}: {exc}"
+            with self._lock:
+                self._closed = True
+                pending = list(self._queue)
+                self._queue.clear()
+            pending += [w.job for w in self._workers if w.job is not None]
+            for job in pending:
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError(msg))
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                closed = self._closed
+                queued = len(self._queue)
+            if closed:
+                return
+            if queued and len(self._workers) < self.size:
+                while len(self._workers) < self.size:
+                    self._workers.append(_Worker(self._ctx))
+            self._assign()
+            now = time.monotonic()
+            wait_for = 0.5
+            for w in self._workers:
+                if w.job is not None:
+                    wait_for = min(wait_for, max(0.0, w.deadline() - now) + 0.005)
+            ready = wait([self._wake_r] + [w.conn for w in self._workers], timeout=wait_for)
+            for obj in ready:
+                if obj == self._wake_r:
+                    with contextlib.suppress(OSError):
+                        while os.read(self._wake_r, 4096):
+                            pass
+                    continue
+                w = next(x for x in self._workers if x.conn is obj)
+                self._receive(w)
+            self._check_deadlines()
+
+    def _assign(self) -> None:
+        for w in self._workers:
+            if w.ready and w.job is None:
+                with self._lock:
+                    if not self._queue:
+                        return
+                    job = self._queue.popleft()
+                try:
+                    w.send(job)
+                except (OSError, ValueError):
+                    self._replace(w)
+                    with self._lock:
+                        self._queue.appendleft(job)
+
+    def _receive(self, w: _Worker) -> None:
+        try:
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            self._crashed(w)
+            return
+        tag = msg[0]
+        if tag == "ready":
+            w.ready = True
+            self._start_failures = 0
+            return
+        job = w.job
+        w.job = None
+        if job is None or msg[1] != job.id:
+            return
+        if tag == "done":
+            job.future.set_result(msg[2])
+        else:
+            job.future.set_exception(RuntimeError(msg[2]))
+
+    def _crashed(self, w: _Worker) -> None:
+        job = w.job
+        step = w.step() if job is not None else None
+        self._replace(w)
+        if job is None:
+            if not w.ready:
+                self._start_failures += 1
+                if self._start_failures >= 3:
+                    self._fail_all("grading workers die while starting (is math-verify installed?)")
+                    raise RuntimeError("grading workers die while starting")
+            return
+        job.crashes += 1
+        if step is not None and step not in job.skip and job.crashes <= _MAX_CRASHES:
+            job.skip[step] = "error"
+            self._requeue(job)
+        elif job.crashes <= _MAX_CRASHES:
+            self._requeue(job)
+        else:
+            job.future.set_exception(RuntimeError("grading worker crashed repeatedly"))
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for w in list(self._workers):
+            if not w.ready and w.job is None and now - w.started > _READY_TIMEOUT:
+                self._replace(w)
+                self._fail_all(f"grading worker did not start within {_READY_TIMEOUT:.0f} s")
+                continue
+            job = w.job
+            if job is None or now < w.deadline():
+                continue
+            step = w.step()
+            self.kills += 1
+            self._replace(w)
+            if step is None or step in job.skip:
+                step = (1, -1, 0) if job.kind == "grade" else (0, 0, 0)
+                if step in job.skip:
+                    job.future.set_exception(RuntimeError("grading job timed out"))
+                    continue
+            job.skip[step] = "timeout"
+            self._requeue(job)
+
+    def _requeue(self, job: _Job) -> None:
+        with self._lock:
+            self._queue.appendleft(job)
+
+    def _replace(self, w: _Worker) -> None:
+        w.kill()
+        idx = self._workers.index(w)
+        self._workers[idx] = _Worker(self._ctx)
+
+    def _fail_all(self, msg: str) -> None:
+        with self._lock:
+            pending = list(self._queue)
+            self._queue.clear()
+        for job in pending:
+            if not job.future.done():
+                job.future.set_exception(RuntimeError(msg))
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _context() -> Any:
+    methods = mp.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["rzero_bench.grading._worker"])
+        return ctx
+    return mp.get_context("spawn")  # pragma: no cover - Windows/macOS fallback

@@ -1,0 +1,153 @@
+"""Code that runs inside a grading worker process (math-verify lives only here).
+
+A job is a list of steps. Before each step the worker writes the step's key and (for a new item)
+the start time into a shared array, the *cursor*; the parent reads it to enforce the wall-clock
+timeout and, after killing a stuck worker, to resubmit the job with that step marked as skipped.
+math-verify's own SIGALRM timeouts are disabled here: the parent's kill is the only timeout.
+
+Step keys: ``(1, i, 0)`` parse string i (i = -1 is the reference of a grade job);
+``(2, i, 0)`` verify prediction i against the reference; ``(2, r, i)`` in a cluster job: verify
+representative r and candidate i in both directions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from rzero_bench.grading.normalize import MathInfo, decide_math, greedy_classes
+
+PARSE, VERIFY = 1, 2
+_CACHE_SIZE = 4096
+
+try:  # imported at module level so a forkserver preload pays the sympy import once
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    _CONFIGS: list[Any] = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+    _IMPORT_ERROR = ""
+except Exception as exc:  # pragma: no cover - reported per job
+    _IMPORT_ERROR = f"math-verify is not importable ({type(exc).__name__}: {exc}); install math-verify"
+
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
+
+
+class _Cursor:
+    def __init__(self, arr: Any) -> None:
+        self.arr = arr
+
+    def mark(self, code: int, i: int, j: int, new_item: bool) -> None:
+        a = self.arr
+        a[1], a[2], a[3] = code, i, j
+        if new_item:
+            a[4] = time.monotonic()
+        a[0] = a[0] + 1
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.cache: OrderedDict[str, list[Any]] = OrderedDict()
+
+    def __call__(self, s: str) -> list[Any]:
+        hit = self.cache.get(s)
+        if hit is not None:
+            self.cache.move_to_end(s)
+            return hit
+        parsed = parse(s, extraction_config=_CONFIGS, parsing_timeout=None)  # type: ignore[arg-type]
+        self.cache[s] = parsed
+        if len(self.cache) > _CACHE_SIZE:
+            self.cache.popitem(last=False)
+        return parsed
+
+
+def _verify(gold: list[Any], pred: list[Any]) -> bool:
+    return bool(verify(gold, pred, timeout_seconds=None))
+
+
+def grade_job(payload: tuple[str, list[str]], skip: dict[tuple[int, int, int], str], cur: _Cursor,
+              parser: _Parser) -> list[tuple[str, bool | None, str]]:
+    """Verify each prediction against the reference: [(status, correct, detail)]."""
+    gold_s, preds = payload
+    out: list[tuple[str, bool | None, str]] = []
+    key = (PARSE, -1, 0)
+    if key in skip:
+        return [(skip[key], None, "reference: " + skip[key]) for _ in preds]
+    cur.mark(PARSE, -1, 0, True)
+    gold = parser(gold_s)
+    if not gold:
+        return [("unparseable", None, "math-verify parsed nothing in the reference") for _ in preds]
+    for i, pred_s in enumerate(preds):
+        for k in ((PARSE, i, 0), (VERIFY, i, 0)):
+            if k in skip:
+                out.append((skip[k], None, "prediction: " + skip[k]))
+                break
+        else:
+            cur.mark(PARSE, i, 0, i > 0)
+            pred = parser(pred_s)
+            if not pred:
+                out.append(("unparseable", None, "math-verify parsed nothing in the prediction"))
+                continue
+            cur.mark(VERIFY, i, 0, False)
+            out.append(("ok", _verify(gold, pred), ""))
+    return out
+
+
+def cluster_job(payload: tuple[list[str], list[MathInfo]], skip: dict[tuple[int, int, int], str],
+                cur: _Cursor, parser: _Parser) -> list[list[int]]:
+    """Greedy equivalence classes of the strings; pairs the cheap rules decide skip math-verify."""
+    strings, infos = payload
+    parsed: dict[int, list[Any]] = {}
+
+    def get(i: int) -> list[Any]:
+        if i not in parsed:
+            if (PARSE, i, 0) in skip:
+                parsed[i] = []
+            else:
+                cur.mark(PARSE, i, 0, True)
+                parsed[i] = parser(strings[i])
+        return parsed[i]
+
+    def equivalent(r: int, i: int) -> bool:
+        decided = decide_math(infos[r], infos[i])
+        if decided is not None:
+            return decided
+        if (VERIFY, r, i) in skip:
+            return False
+        a, b = get(r), get(i)
+        if not a or not b:
+            return False
+        cur.mark(VERIFY, r, i, True)
+        return _verify(a, b) or _verify(b, a)
+
+    return greedy_classes(len(strings), equivalent)
+
+
+_HANDLERS: dict[str, Callable[..., Any]] = {"grade": grade_job, "cluster": cluster_job}
+
+
+def worker_main(conn: Any, cursor_arr: Any) -> None:
+    """Entry point of a worker process: answer jobs until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cur = _Cursor(cursor_arr)
+    parser = _Parser()
+    conn.send(("ready", os.getpid(), _IMPORT_ERROR))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        job_id, kind, payload, skip = msg
+        try:
+            if _IMPORT_ERROR:
+                raise RuntimeError(_IMPORT_ERROR)
+            result = _HANDLERS[kind](payload, skip, cur, parser)
+            conn.send(("done", job_id, result))
+        except BaseException as exc:  # noqa: BLE001 - report everything, keep serving
+            conn.send(("error", job_id, f"{type(exc).__name__}: {str(exc)[:300]}"))

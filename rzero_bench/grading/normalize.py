@@ -1,0 +1,285 @@
+"""Cheap, pure-Python answer normalisation used before (and instead of) math-verify.
+
+- ``math_info``: a canonical key for a math answer plus what can be decided without sympy:
+  plain numbers (integers, decimals, ``1,000``, ``27.0``, ``025``, ``4.5e33``, ``4.5\\times10^{33}``,
+  ``90^\\circ``, ``\\$18``) compare by exact decimal value; text answers (``\\text{Evelyn}``,
+  ``east``) compare case-insensitively. Everything else goes to math-verify.
+  A "decidable" number has at most 6 written decimals: math-verify rounds floats to 6 places, so
+  two such numbers that differ are also different for math-verify (no disagreement is introduced).
+- ``choice_key``: the option letter of a multiple-choice answer.
+- ``bbeh_match``: BIG-Bench Extra Hard's published fuzzy match (google-deepmind/bbeh
+  ``evaluate.py``), re-implemented: lowercase + strip, ``", "`` -> ``","``, answer prefixes and
+  LaTeX wrappers removed, then equal / ``(a)`` vs ``a`` / equal as floats / equal without quotes /
+  ``[x]`` vs ``x`` / trailing ``?``.
+- ``greedy_classes``: the clustering rule shared by the parent and the workers.
+
+Nothing here evaluates its input; all regexes are anchored and free of nested quantifiers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from rzero_bench.parsing import _match_braces, extract_choice, last_boxed
+
+MAX_DECIMALS = 6  # math-verify's float_rounding
+
+_LEFT_RIGHT_RE = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])")
+_SPACING_RE = re.compile(r"\\[!,;: ]|\\q?quad(?![A-Za-z])|~")
+_DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![A-Za-z])|°|\\degree(?![A-Za-z])")
+_THOUSANDS_RE = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_SCI_TIMES_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:\\times|\\cdot|\*)10\^(?:\{([+-]?\d+)\}|([+-]?\d))")
+_TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+_UNIT_SUFFIX_RE = re.compile(r"^(.*?\d)\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z /^.]*\}(?:\^\{?\d\}?)?$")
+_WORDS_RE = re.compile(r"[A-Za-z][A-Za-z' -]*")
+_BARE_WORDS_RE = re.compile(r"[A-Za-z][A-Za-z' -]{3,}")
+_DOLLAR_RE = re.compile(r"\\\$|\$")
+
+
+def _strip_wrappers(s: str) -> str:
+    for _ in range(4):
+        s = s.strip()
+        if len(s) >= 2 and s.startswith("$") and s.endswith("$"):
+            s = s.strip("$")
+            continue
+        if s.startswith(("\\(", "\\[")) and s.endswith(("\\)", "\\]")):
+            s = s[2:-2]
+            continue
+        if s.startswith(("\\boxed", "\\fbox")):
+            inner = last_boxed(s)
+            m = re.match(r"\\(?:boxed|fbox)\s*\{", s)
+            if inner is not None and m is not None and _match_braces(s, m.end() - 1).get(m.end() - 1) == len(s) - 1:
+                s = inner
+                continue
+        break
+    return s
+
+
+def normalize_math(s: str) -> str:
+    """A canonical spelling of a LaTeX answer (whitespace, ``\\dfrac``, ``\\left``, degrees, ``$``...)."""
+    s = _strip_wrappers(s)
+    m = _UNIT_SUFFIX_RE.match(s)
+    if m:
+        s = m.group(1)
+    s = _LEFT_RIGHT_RE.sub("", s)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = _SPACING_RE.sub("", s)
+    s = _DEGREE_RE.sub("", s)
+    s = s.replace("\\%", "%")
+    s = _DOLLAR_RE.sub("", s)
+    s = "".join(s.split())
+    while s.endswith(".") and not s.endswith(".."):
+        s = s[:-1]
+    if _THOUSANDS_RE.fullmatch(s):
+        s = s.replace(",", "")
+    return s
+
+
+@dataclass(frozen=True)
+class MathInfo:
+    """Canonical bucket key and what can be decided about a math answer without sympy."""
+
+    key: str
+    kind: str  # "num" | "text" | "expr" | "empty"
+    decidable: bool = False  # num: at most MAX_DECIMALS written decimals
+
+
+def _as_decimal(s: str) -> tuple[Decimal, int] | None:
+    m = _SCI_TIMES_RE.fullmatch(s)
+    if m:
+        s = f"{m.group(1)}e{m.group(2) or m.group(3)}"
+    elif not _NUMBER_RE.fullmatch(s):
+        return None
+    if len(s) > 400:
+        return None
+    try:
+        d = Decimal(s)
+        exp = d.as_tuple().exponent
+        decimals = -exp if isinstance(exp, int) and exp < 0 else 0
+        return d.normalize(), decimals
+    except (InvalidOperation, ValueError, ArithmeticError):
+        return None
+
+
+def _text_of(raw: str) -> str | None:
+    s = _strip_wrappers(raw).strip()
+    m = _TEXT_WRAP_RE.fullmatch(s)
+    if m:
+        inner = m.group(1).strip().rstrip(".").strip()
+        if _WORDS_RE.fullmatch(inner) and sum(c.isalpha() for c in inner) >= 2:
+            return " ".join(inner.lower().split())
+        return None
+    s = s.rstrip(".").strip()
+    if _BARE_WORDS_RE.fullmatch(s):
+        return " ".join(s.lower().split())
+    return None
+
+
+def math_info(answer: str) -> MathInfo:
+    """Bucket key and cheap-decision data for one math answer."""
+    text = _text_of(answer)
+    if text is not None:
+        return MathInfo("t:" + text, "text")
+    norm = normalize_math(answer)
+    if not norm:
+        return MathInfo("e:", "empty")
+    num = _as_decimal(norm)
+    if num is not None:
+        value, decimals = num
+        return MathInfo("n:" + str(value), "num", decimals <= MAX_DECIMALS)
+    return MathInfo("s:" + norm, "expr")
+
+
+def strip_percent(s: str) -> str | None:
+    """``s`` without a trailing percent sign, or None when it has none."""
+    t = s.strip().rstrip("$").rstrip()
+    for suffix in ("\\%", "%"):
+        if t.endswith(suffix):
+            return t[: -len(suffix)]
+    return None
+
+
+def decide_math(a: MathInfo, b: MathInfo) -> bool | None:
+    """True/False when the two answers can be compared without math-verify, else None."""
+    if a.key == b.key:
+        return a.kind != "empty"
+    if a.kind == "empty" or b.kind == "empty":
+        return False
+    if a.kind == "num" and b.kind == "num" and a.decidable and b.decidable:
+        return False
+    if a.kind == "text" and b.kind in ("text", "num"):
+        return False
+    if b.kind == "text" and a.kind == "num":
+        return False
+    return None
+
+
+_BARE_POINT_RE = re.compile(r"(\d)\.(?!\d)")
+_SCI_E_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))[eE]([+-]?\d+)")
+
+
+def prepare_for_math_verify(s: str) -> str:
+    """The string math-verify parses: wrappers removed, ``4.5e33`` spelled in LaTeX, in ``\\boxed{}``."""
+    s = _strip_wrappers(s)
+    m = _SCI_E_RE.fullmatch(s.strip())
+    if m:
+        s = f"{m.group(1)}\\times10^{{{m.group(2)}}}"
+    s = s.replace("\\$", "")
+    s = _BARE_POINT_RE.sub(r"\1", s)
+    return "\\boxed{" + s + "}"
+
+
+# ----------------------------------------------------------------------------- choice
+
+
+def choice_key(s: str, letters: str = "ABCDEFGHIJ") -> str | None:
+    """The option letter written in ``s`` ("C", "(C)", "C.", "\\text{C}", "Answer: C"), or None."""
+    return extract_choice(s, letters)
+
+
+def exact_key(s: str) -> str:
+    """Whitespace-collapsed string (the ``exact`` kind)."""
+    return " ".join(s.split())
+
+
+# ----------------------------------------------------------------------------- BBEH
+
+_BBEH_PREFIXES = ("The answer is:", "The final answer is ", "The final answer is: ", "The answer is ")
+
+
+def _bbeh_strip_latex(s: str) -> str:
+    if len(s) >= 2 and s.startswith("$") and s.endswith("$"):
+        s = s[1:-1]
+    box = last_boxed(s) if ("\\boxed" in s or "\\fbox" in s) else None
+    if box is not None and s.endswith("}"):
+        s = box
+    for cmd in ("\\texttt{", "\\text{", "\\textbf{"):
+        if s.startswith(cmd) and s.endswith("}"):
+            s = s[len(cmd) : -1]
+    return s
+
+
+def bbeh_prediction(s: str) -> str:
+    """BBEH's preprocessing of a model answer."""
+    s = s.strip()
+    for prefix in _BBEH_PREFIXES:
+        if prefix in s:
+            s = s.rsplit(prefix, 1)[1].strip()
+    if s.endswith("."):
+        s = s[:-1]
+    s = _bbeh_strip_latex(s).lower()
+    s = s.replace(", ", ",").replace("**", "")
+    s = s.split("\n", 1)[0]
+    if s.endswith("."):
+        s = s[:-1]
+    return s.strip()
+
+
+def bbeh_reference(s: str) -> str:
+    """BBEH's preprocessing of a target; unlike upstream, a trailing "." is dropped too (upstream
+    drops it from predictions only, so a target such as "He really cried." could never match)."""
+    s = s.strip().lower().replace(", ", ",")
+    return s[:-1] if s.endswith(".") else s
+
+
+def _paren_letter(s: str) -> str | None:
+    if len(s) == 3 and s[0] == "(" and s[2] == ")":
+        return s[1]
+    return None
+
+
+def _float(s: str) -> float | None:
+    if len(s) > 100:
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def bbeh_match(prediction: str, reference: str) -> bool:
+    """BBEH fuzzy match between a preprocessed prediction and a preprocessed reference."""
+    if prediction == reference:
+        return True
+    p = _paren_letter(prediction)
+    if p is not None:
+        return p == reference
+    r = _paren_letter(reference)
+    if r is not None:
+        return r == prediction
+    fp, fr = _float(prediction), _float(reference)
+    if fp is not None and fr is not None and fp == fr:
+        return True
+    if prediction.replace("'", "") == reference.replace("'", ""):
+        return True
+    if prediction == f"[{reference}]" or reference == f"[{prediction}]":
+        return True
+    return prediction.endswith("?") and prediction[:-1] == reference
+
+
+# ----------------------------------------------------------------------------- clustering
+
+
+def greedy_classes(n: int, equivalent: Callable[[int, int], bool]) -> list[list[int]]:
+    """Assign items 0..n-1 in order to the first class whose representative (its first member) is
+    equivalent, else open a new class. ``equivalent(rep, item)``."""
+    classes: list[list[int]] = []
+    for i in range(n):
+        for cls in classes:
+            if equivalent(cls[0], i):
+                cls.append(i)
+                break
+        else:
+            classes.append([i])
+    return classes
+
+
+def order_classes(classes: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Sort members ascending; classes largest first, ties by first index."""
+    out = [sorted(c) for c in classes if c]
+    out.sort(key=lambda c: (-len(c), c[0]))
+    return out
