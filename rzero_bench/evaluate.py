@@ -132,20 +132,10 @@ def _classes(answers: Sequence[str | None], kind: str) -> list[list[int]]:
     texts = [answers[i] for i in present]
     if len(set(texts)) == 1:
         return [present]
-    if kind == "math":
-        from rzero_bench.grading import equivalence_classes
+    from rzero_bench.grading import equivalence_classes
 
-        local = equivalence_classes([str(t) for t in texts], kind=kind)
-    else:
-        groups: dict[str, list[int]] = {}
-        for j, t in enumerate(texts):
-            groups.setdefault(_norm_simple(str(t)), []).append(j)
-        local = sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+    local = equivalence_classes([str(t) for t in texts], kind=kind)  # type: ignore[arg-type]
     return [[present[j] for j in cls] for cls in local]
-
-
-def _norm_simple(text: str) -> str:
-    return " ".join(text.strip().strip("()").lower().split())
 
 
 def compute_metrics(
