@@ -111,7 +111,7 @@ def label_acc(
 def report(
     runs: list[Path] = typer.Argument(..., help="Run directories (or results directories)."),
     format: str = typer.Option("table", "--format", "-f", help="table | md | json | csv."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots to this directory."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots (accuracy per iteration, p-hat histograms, label calibration) to this directory."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
     """Comparison tables: base vs each iteration, deltas with paired-bootstrap 95% CIs."""
@@ -136,9 +136,14 @@ def leaderboard(
 def check(
     run_dir: Path = typer.Argument(..., help="Run (or results) directory to check."),
     baseline: Path = typer.Option(..., "--baseline", help="Committed baseline results directory or JSON."),
-    z: float = typer.Option(3.0, "--z", help="Tolerance in standard errors of the difference."),
+    z: float = typer.Option(3.0, "--z", help="Tolerance in standard errors of the difference: a metric fails "
+                            "when baseline - fresh > z * sqrt(se_baseline^2 + se_fresh^2)."),
 ) -> None:
-    """Regression check: non-zero exit when a metric drops by more than its tolerance."""
+    """Regression check: exit 1 when a metric drops by more than z standard errors of the difference.
+
+    Each metric's tolerance is z * sqrt(se_baseline^2 + se_fresh^2), from the standard errors stored
+    with the results (suite means: sqrt(sum se_i^2) / t). A changed task hash or a missing task also fails.
+    """
     from rzero_bench.report.check import check_command
 
     check_command(run_dir=run_dir, baseline=baseline, z=z)
