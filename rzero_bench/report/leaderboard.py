@@ -14,7 +14,8 @@ Columns: Overall, Math avg, SuperGPQA, MMLU-Pro, BBEH (the official README's col
 formulas in ``results``), in percent with two decimals. ``†`` marks a suite averaged over only
 some of its tasks. Rows are grouped by base model (the part after the last ``/``, so
 ``Qwen/Qwen3-4B-Base`` joins the reported ``Qwen3-4B-Base``); the best value per column within a
-group is bold.
+group is bold; a partial (†) value competes only in a column of the group that has no complete
+value.
 
 Comparability: for every task, the majority ``task_hash`` among measured rows is that column's
 hash (ties: the lexicographically smallest). A measured row with any task whose hash differs goes
@@ -173,9 +174,17 @@ def _cell(r: Row, c: str, bold: bool) -> str:
 def _table(rows: list[Row], *, bold: bool, last: str) -> list[str]:
     lines = ["| Model | Source | " + " | ".join(HEADERS[c] for c in COLUMNS) + f" | {last} |",
              "|:---|:---|" + "|".join(":---:" for _ in COLUMNS) + "|:---|"]
-    best = {c: max((round(r.values[c], 2) for r in rows if c in r.values), default=None) for c in COLUMNS}
+    best: dict[str, float | None] = {}
+    eligible: dict[str, bool] = {}
+    for c in COLUMNS:
+        # a partial (†) suite value only competes when the column has no complete value in the group
+        complete = any(c in r.values and c not in r.partial for r in rows)
+        eligible[c] = complete
+        best[c] = max((round(r.values[c], 2) for r in rows
+                       if c in r.values and (c not in r.partial or not complete)), default=None)
     for r in rows:
-        cells = [_cell(r, c, bold and best[c] is not None and c in r.values and round(r.values[c], 2) == best[c])
+        cells = [_cell(r, c, bold and best[c] is not None and c in r.values and round(r.values[c], 2) == best[c]
+                       and not (eligible[c] and c in r.partial))
                  for c in COLUMNS]
         name = r.name.replace("|", "\\|")
         lines.append(f"| {name} | {r.source} | " + " | ".join(cells) + f" | {r.note.replace('|', '/')} |")
@@ -208,7 +217,8 @@ def render_leaderboard(results: Path, out: Path = Path("leaderboard")) -> str:
         "table), copied from `results/reference/`, never re-measured; **measured** = produced by this tool "
         "(a directory of `<task>.json` results under `results/`). Math avg = mean over AMC23, AIME24, AIME25, "
         "MATH-500, GSM8K, Minerva-Math, OlympiadBench; Overall = mean of (Math avg, SuperGPQA, MMLU-Pro, BBEH), "
-        "as in the paper. † = averaged over only the tasks present. Bold = best in its column within the group.",
+        "as in the paper. † = averaged over only the tasks present. Bold = best in its column within the group "
+        "(† values are ranked only when the group has no complete value in that column).",
         "",
     ]
     groups = sorted({r.group for r in rows}, key=str.lower)
