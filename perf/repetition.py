@@ -98,7 +98,11 @@ def reference_labels(texts: list[str], threshold: float = 0.5) -> list[int]:
     smoother = SmoothingFunction().method1
     for i in range(n):
         for j in range(i, n):
-            score = 1.0 if i == j else sentence_bleu([texts[j].split()], texts[i].split(), smoothing_function=smoother)
+            score = (
+                1.0
+                if i == j
+                else sentence_bleu([texts[j].split()], texts[i].split(), smoothing_function=smoother)
+            )
             dist[i, j] = dist[j, i] = 1 - score
     model = AgglomerativeClustering(
         n_clusters=None, distance_threshold=threshold, metric="precomputed", linkage="average"
@@ -148,14 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     for b, t_o, t_r, same, nc in rows:
         if t_r is None and ref_fit:
             est = coef * b * (b - 1) / 2
-            print(f"| {b} | {t_o:.3f} | ~{est:.0f} (extrapolated, not run) | ~{est / t_o:.0f}x | {same} | {nc} |")
+            print(
+                f"| {b} | {t_o:.3f} | ~{est:.0f} (extrapolated, not run) | ~{est / t_o:.0f}x | {same} | {nc} |"
+            )
         else:
             ref_txt = f"{t_r:.3f}" if t_r is not None else "not run"
             speed = f"{t_r / t_o:.0f}x" if t_r is not None else "-"
             print(f"| {b} | {t_o:.3f} | {ref_txt} | {speed} | {same} | {nc} |")
     if len(rows) >= 2:
         print("\nGrowth (time ratio per doubling of B, log2 slope):")
-        for (b1, o1, r1, *_), (b2, o2, r2, *_) in zip(rows, rows[1:]):
+        for (b1, o1, r1, *_), (b2, o2, r2, *_) in zip(rows, rows[1:], strict=False):
             s_o = math.log(o2 / o1) / math.log(b2 / b1)
             s_r = f"{math.log(r2 / r1) / math.log(b2 / b1):.2f}" if r1 and r2 else "-"
             print(f"  B {b1} -> {b2}: ours exponent {s_o:.2f}, reference exponent {s_r}")

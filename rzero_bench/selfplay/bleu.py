@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -75,7 +75,10 @@ def sentence_bleu(
         return 0.0
     hyp_len, ref_len = len(hypothesis), len(reference)
     bp = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
-    logs = [w * math.log(_smoothed(num, den, smoothing, epsilon)) for w, num, den in zip(weights, nums, dens)]
+    logs = [
+        w * math.log(_smoothed(num, den, smoothing, epsilon))
+        for w, num, den in zip(weights, nums, dens, strict=True)
+    ]
     return bp * math.exp(math.fsum(logs))
 
 
@@ -149,16 +152,26 @@ def _clipped_matches(token_lists: Sequence[Sequence[str]], n: int, dense_df: int
     return out
 
 
-def _log_table(pairs_num: np.ndarray, pairs_den: np.ndarray, smoothing: Smoothing, epsilon: float) -> np.ndarray:
-    """``math.log`` of the (smoothed) precision for each (numerator, denominator) pair."""
-    key = pairs_num.astype(np.int64) * (int(pairs_den.max()) + 1) + pairs_den
+def _lookup(a: np.ndarray, b: np.ndarray, fn: Callable[[int, int], float]) -> np.ndarray:
+    """``fn(a[k], b[k])`` for every k, calling ``fn`` once per distinct (a, b) pair."""
+    base = int(b.max()) + 1
+    key = a.astype(np.int64) * base + b
+    span = int(key.max()) + 1
+    if span <= 1 << 24:  # dense table: no sort needed
+        mask = np.zeros(span, dtype=bool)
+        mask[key] = True
+        needed = np.flatnonzero(mask)
+        table = np.zeros(span, dtype=np.float64)
+        table[needed] = [fn(int(k // base), int(k % base)) for k in needed.tolist()]
+        return table[key]
     uniq, inverse = np.unique(key, return_inverse=True)
-    base = int(pairs_den.max()) + 1
-    values = np.array(
-        [math.log(_smoothed(int(k // base), int(k % base), smoothing, epsilon)) for k in uniq.tolist()],
-        dtype=np.float64,
-    )
+    values = np.array([fn(int(k // base), int(k % base)) for k in uniq.tolist()], dtype=np.float64)
     return values[inverse]
+
+
+def _log_table(nums: np.ndarray, dens: np.ndarray, smoothing: Smoothing, epsilon: float) -> np.ndarray:
+    """``math.log`` of the (smoothed) precision for each (numerator, denominator) pair."""
+    return _lookup(nums, dens, lambda num, den: math.log(_smoothed(num, den, smoothing, epsilon)))
 
 
 def bleu_upper(
@@ -189,17 +202,13 @@ def bleu_upper(
     if live is None or len(live) == 0:
         return iu, ju, scores
     # math.fsum is correctly rounded: reproduce it exactly rather than with a plain float sum
-    sums = list(map(math.fsum, zip(*(lg.tolist() for lg in logs))))
+    sums = list(map(math.fsum, zip(*(lg.tolist() for lg in logs), strict=True)))
     geo = np.fromiter(map(math.exp, sums), dtype=np.float64, count=len(sums))
     h, r = hyp_len[live], ref_len[live]
     bp = np.ones(len(live), dtype=np.float64)
     short = h <= r
     if short.any():
-        pair_key = h[short] * (int(lengths.max()) + 1) + r[short]
-        uniq, inverse = np.unique(pair_key, return_inverse=True)
-        base = int(lengths.max()) + 1
-        table = np.array([math.exp(1 - (k % base) / (k // base)) for k in uniq.tolist()], dtype=np.float64)
-        bp[short] = table[inverse]
+        bp[short] = _lookup(h[short], r[short], lambda hl, rl: math.exp(1 - rl / hl))
     scores[live] = bp * geo
     return iu, ju, scores
 

@@ -136,7 +136,9 @@ def filter_questions(
     return kept, drops
 
 
-def _bleu_dedup(kept: list[tuple[Question, Vote]], threshold: float) -> tuple[list[tuple[Question, Vote]], int]:
+def _bleu_dedup(
+    kept: list[tuple[Question, Vote]], threshold: float
+) -> tuple[list[tuple[Question, Vote]], int]:
     from rzero_bench.selfplay.bleu import bleu_upper
 
     n = len(kept)

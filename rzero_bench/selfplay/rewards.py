@@ -122,7 +122,9 @@ class ChallengerRewardOptions:
             variant=self.variant,
             lam=self.lam,
             threshold=self.threshold,
-            format_penalty=(-1.0 if official else 0.0) if self.format_penalty is None else self.format_penalty,
+            format_penalty=(-1.0 if official else 0.0)
+            if self.format_penalty is None
+            else self.format_penalty,
             require_answer=self.require_answer,
             clip=(not official) if self.clip is None else self.clip,
             penalize_malformed=official if self.penalize_malformed is None else self.penalize_malformed,
@@ -161,8 +163,10 @@ def _parse_completion(text: str, require_answer: bool) -> str | None:
     question = extract_question(text)
     if question is None or not question.strip():
         return None
-    if require_answer and last_boxed(text) is None:
-        return None
+    if require_answer:
+        answer = last_boxed(text)
+        if answer is None or not answer.strip():
+            return None
     return question.strip()
 
 
