@@ -104,14 +104,18 @@ def run_checks(run_dir: Path, baseline: Path, z: float = 3.0) -> list[Check]:
         for b in base_sets:
             n = new_by_it.get(b.iteration)
             if n is None:
-                raise RZeroError(f"the fresh run has no iteration {b.iteration} but the baseline has; "
-                                 f"run all iterations or regenerate the baseline")
+                raise RZeroError(
+                    f"the fresh run has no iteration {b.iteration} but the baseline has; "
+                    f"run all iterations or regenerate the baseline"
+                )
             pairs.append((f"iter_{b.iteration}", b, n))
     elif len(base_sets) == 1:
         pairs.append((new_sets[-1].label, base_sets[0], new_sets[-1]))
     else:
-        raise UserError(f"cannot pair {baseline} (a run with iterations) with {run_dir} (a single results "
-                        "directory); pass a run directory or a single baseline results directory")
+        raise UserError(
+            f"cannot pair {baseline} (a run with iterations) with {run_dir} (a single results "
+            "directory); pass a run directory or a single baseline results directory"
+        )
     checks: list[Check] = []
     for label, b, n in pairs:
         checks += compare_sets(b, n, z, label)
@@ -135,16 +139,27 @@ def check_command(run_dir: Path, baseline: Path, z: float = 3.0) -> None:
         t.add_column(col, justify="left" if col in ("set", "task", "metric", "status") else "right")
     for c in checks:
         d = "–" if c.baseline is None or c.value is None else f"{100 * (c.value - c.baseline):+.2f}"
-        t.add_row(c.iteration, c.task, c.metric, _fmt(c.baseline), _fmt(c.value), d, _fmt(c.tolerance),
-                  c.status if not c.failed else f"[bold red]{c.status}[/]")
+        t.add_row(
+            c.iteration,
+            c.task,
+            c.metric,
+            _fmt(c.baseline),
+            _fmt(c.value),
+            d,
+            _fmt(c.tolerance),
+            c.status if not c.failed else f"[bold red]{c.status}[/]",
+        )
     Console(stderr=True).print(t)
     failed = [c for c in checks if c.failed]
     if failed:
         hashes = [c for c in failed if c.status == "hash-mismatch"]
         what = "; ".join(f"{c.iteration}/{c.task}/{c.metric}: {c.status}" for c in failed[:5])
         more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
-        hint = ("task definitions changed: regenerate the baseline" if hashes
-                else "a real regression, or rerun with the same seed to confirm")
+        hint = (
+            "task definitions changed: regenerate the baseline"
+            if hashes
+            else "a real regression, or rerun with the same seed to confirm"
+        )
         raise RZeroError(f"{len(failed)} of {len(checks)} checks failed: {what}{more}; {hint}")
     print(f"all {len(checks)} checks passed (z = {z:g})", file=sys.stderr)
 

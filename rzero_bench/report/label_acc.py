@@ -73,7 +73,10 @@ class ReferenceOracle:
     spec = "reference"
 
     def answers(self, questions: Sequence[Question]) -> list[str | None]:
-        return [q.reference if q.source.startswith("probe:") and q.reference is not None else None for q in questions]
+        return [
+            q.reference if q.source.startswith("probe:") and q.reference is not None else None
+            for q in questions
+        ]
 
 
 class ExactArithOracle:
@@ -89,21 +92,37 @@ class ExactArithOracle:
         return [solve(q.text) for q in questions]
 
 
-def _solver_requests(questions: Sequence[Question], *, n: int, temperature: float, max_tokens: int) -> list[Any]:
+def _solver_requests(
+    questions: Sequence[Question], *, n: int, temperature: float, max_tokens: int
+) -> list[Any]:
     from rzero_bench.prompts import load_prompt, solver_messages
     from rzero_bench.records import GenerationRequest, SamplingParams
 
     prompt = load_prompt("solver")
     params = SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, seed=0)
-    return [GenerationRequest(messages=tuple(solver_messages(prompt, q.text)), params=params, id=q.id) for q in questions]
+    return [
+        GenerationRequest(messages=tuple(solver_messages(prompt, q.text)), params=params, id=q.id)
+        for q in questions
+    ]
 
 
 class OpenAIOracle:
     """An OpenAI-compatible endpoint answering with the solver prompt; last ``\\boxed{}`` wins."""
 
-    def __init__(self, model: str, *, base_url: str = OPENAI_DEFAULT_URL, api_key_env: str = "OPENAI_API_KEY",
-                 max_tokens: int = 4096) -> None:
-        self.model, self.base_url, self.api_key_env, self.max_tokens = model, base_url, api_key_env, max_tokens
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str = OPENAI_DEFAULT_URL,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_tokens: int = 4096,
+    ) -> None:
+        self.model, self.base_url, self.api_key_env, self.max_tokens = (
+            model,
+            base_url,
+            api_key_env,
+            max_tokens,
+        )
         self.spec = f"openai:{model}@{base_url}"
 
     def answers(self, questions: Sequence[Question]) -> list[str | None]:
@@ -113,7 +132,9 @@ class OpenAIOracle:
         from rzero_bench.parsing import last_boxed
 
         reqs = _solver_requests(questions, n=1, temperature=0.0, max_tokens=self.max_tokens)
-        with make_generator("openai", self.model, base_url=self.base_url, api_key_env=self.api_key_env) as gen:
+        with make_generator(
+            "openai", self.model, base_url=self.base_url, api_key_env=self.api_key_env
+        ) as gen:
             outs = gen.generate(reqs)
         return [last_boxed(g.texts[0]) if g.texts else None for g in outs]
 
@@ -133,18 +154,21 @@ class HFOracle:
         from rzero_bench.selfplay.voting import vote
 
         temperature = 0.0 if self.samples == 1 else 1.0
-        reqs = _solver_requests(questions, n=self.samples, temperature=temperature, max_tokens=self.max_tokens)
+        reqs = _solver_requests(
+            questions, n=self.samples, temperature=temperature, max_tokens=self.max_tokens
+        )
         with make_generator("hf", self.path) as gen:
             outs = gen.generate(reqs)
         result: list[str | None] = []
-        for q, g in zip(questions, outs):
+        for q, g in zip(questions, outs, strict=True):
             answers = [last_boxed(t) for t in g.texts]
             result.append(vote(q.id, answers, kind=self.kind).label)  # type: ignore[arg-type]
         return result
 
 
-def parse_oracle(spec: str, *, api_key_env: str = "OPENAI_API_KEY", samples: int = 1,
-                 max_tokens: int = 4096) -> Oracle:
+def parse_oracle(
+    spec: str, *, api_key_env: str = "OPENAI_API_KEY", samples: int = 1, max_tokens: int = 4096
+) -> Oracle:
     """Build an oracle from ``openai:<model>[@<url>]``, ``hf:<path>``, ``reference``, ``exact-arith``."""
     s = spec.strip()
     if s == "reference":
@@ -152,16 +176,20 @@ def parse_oracle(spec: str, *, api_key_env: str = "OPENAI_API_KEY", samples: int
     if s in ("exact-arith", "exact_arith"):
         return ExactArithOracle()
     if s.startswith("openai:"):
-        model, _, url = s[len("openai:"):].partition("@")
+        model, _, url = s[len("openai:") :].partition("@")
         if not model:
             raise UserError(f"oracle {spec!r} names no model; use openai:<model>[@<base_url>]")
-        return OpenAIOracle(model, base_url=url or OPENAI_DEFAULT_URL, api_key_env=api_key_env, max_tokens=max_tokens)
+        return OpenAIOracle(
+            model, base_url=url or OPENAI_DEFAULT_URL, api_key_env=api_key_env, max_tokens=max_tokens
+        )
     if s.startswith("hf:"):
-        path = s[len("hf:"):]
+        path = s[len("hf:") :]
         if not path:
             raise UserError(f"oracle {spec!r} names no model; use hf:<path or hub id>")
         return HFOracle(path, samples=samples, max_tokens=max_tokens)
-    raise UserError(f"unknown oracle {spec!r}; use openai:<model>[@<base_url>], hf:<path>, reference or exact-arith")
+    raise UserError(
+        f"unknown oracle {spec!r}; use openai:<model>[@<base_url>], hf:<path>, reference or exact-arith"
+    )
 
 
 def _default_grader(kind: str) -> Grader:
@@ -177,8 +205,13 @@ def _default_grader(kind: str) -> Grader:
 def _block(correct: int, n: int) -> dict[str, Any]:
     acc = correct / n if n else None
     lo, hi = wilson_interval(correct, n, Z95)
-    return {"n": n, "correct": correct, "accuracy": acc,
-            "stderr": proportion_stderr(acc, n) if acc is not None else None, "ci95": [lo, hi]}
+    return {
+        "n": n,
+        "correct": correct,
+        "accuracy": acc,
+        "stderr": proportion_stderr(acc, n) if acc is not None else None,
+        "ci95": [lo, hi],
+    }
 
 
 def _bucket_index(p: float, edges: Sequence[float]) -> int | None:
@@ -206,7 +239,7 @@ def compute_label_accuracy(
     Returns the summary described in the module docstring plus ``items`` (one dict per vote:
     question_id, label, p_hat, oracle_answer, correct, status).
     """
-    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges[:-1], edges[1:], strict=True)):
         raise UserError(f"calibration bucket edges must increase, got {list(edges)}")
     by_id = {q.id: q for q in questions}
     labelled = [v for v in votes if v.label is not None and v.question_id in by_id]
@@ -217,10 +250,12 @@ def compute_label_accuracy(
         spec = oracle.spec
         oracle_answers = oracle.answers([by_id[v.question_id] for v in labelled])
         if len(oracle_answers) != len(labelled):
-            raise UserError(f"oracle {spec} returned {len(oracle_answers)} answers for {len(labelled)} questions")
+            raise UserError(
+                f"oracle {spec} returned {len(oracle_answers)} answers for {len(labelled)} questions"
+            )
     grade_fn = grader or _default_grader(kind)
     verdicts: dict[str, tuple[str | None, bool | None, str]] = {}
-    for v, ans in zip(labelled, oracle_answers):
+    for v, ans in zip(labelled, oracle_answers, strict=True):
         if ans is None or not str(ans).strip():
             verdicts[v.question_id] = (None, None, "no_oracle")
             continue
@@ -238,22 +273,32 @@ def compute_label_accuracy(
             ans, ok, status = verdicts[v.question_id]
         if status != "ok":
             excluded[status] += 1
-        items.append({"question_id": v.question_id, "label": v.label, "p_hat": v.p_hat, "oracle_answer": ans,
-                      "correct": ok, "status": status, "kept": (v.question_id in kept_ids) if kept_ids is not None else None})
+        items.append(
+            {
+                "question_id": v.question_id,
+                "label": v.label,
+                "p_hat": v.p_hat,
+                "oracle_answer": ans,
+                "correct": ok,
+                "status": status,
+                "kept": (v.question_id in kept_ids) if kept_ids is not None else None,
+            }
+        )
 
     scored = [it for it in items if it["status"] == "ok"]
     n_total = len(scored)
     buckets: list[dict[str, Any]] = []
-    sums = [[0, 0, 0.0] for _ in range(len(edges) - 1)]  # n, correct, sum p_hat
+    counts = [[0, 0] for _ in range(len(edges) - 1)]  # n, correct
+    psums = [0.0] * (len(edges) - 1)  # sum of p_hat
     for it in scored:
         b = _bucket_index(float(it["p_hat"]), edges)
         if b is None:
             continue
-        sums[b][0] += 1
-        sums[b][1] += int(bool(it["correct"]))
-        sums[b][2] += float(it["p_hat"])
+        counts[b][0] += 1
+        counts[b][1] += int(bool(it["correct"]))
+        psums[b] += float(it["p_hat"])
     ece = 0.0
-    for i, (n, c, ps) in enumerate(sums):
+    for i, ((n, c), ps) in enumerate(zip(counts, psums, strict=True)):
         block = _block(c, n)
         mean_p = ps / n if n else None
         block.update({"lo": edges[i], "hi": edges[i + 1], "mean_p_hat": mean_p})
@@ -304,7 +349,7 @@ def write_label_accuracy(iter_dir: Path, result: Mapping[str, Any]) -> Path:
 def _iteration_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     out = []
     for d in run_dir.glob("iter_*"):
-        suffix = d.name[len("iter_"):]
+        suffix = d.name[len("iter_") :]
         if d.is_dir() and suffix.isdigit() and (d / "votes.jsonl").exists():
             out.append((int(suffix), d))
     return sorted(out)
@@ -326,7 +371,11 @@ def label_accuracy(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist")
-    oracle = parse_oracle(oracle_spec, api_key_env=api_key_env, samples=samples) if isinstance(oracle_spec, str) else oracle_spec
+    oracle = (
+        parse_oracle(oracle_spec, api_key_env=api_key_env, samples=samples)
+        if isinstance(oracle_spec, str)
+        else oracle_spec
+    )
     dirs = [(k, d) for k, d in _iteration_dirs(run_dir) if iterations is None or k in iterations]
     if not dirs:
         raise UserError(f"no iter_<k>/votes.jsonl in {run_dir}; run the self-consistency stage first")
@@ -338,9 +387,12 @@ def label_accuracy(
         votes = [Vote.from_dict(r) for r in read_jsonl(d / "votes.jsonl")]
         kept = None
         if (d / "solver_dataset.jsonl").exists():
-            kept = {str(r["question_id"]) for r in read_jsonl(d / "solver_dataset.jsonl") if "question_id" in r}
-        res = compute_label_accuracy(questions, votes, oracle, kind=kind, kept_ids=kept, edges=edges,
-                                     grader=grader, iteration=k)
+            kept = {
+                str(r["question_id"]) for r in read_jsonl(d / "solver_dataset.jsonl") if "question_id" in r
+            }
+        res = compute_label_accuracy(
+            questions, votes, oracle, kind=kind, kept_ids=kept, edges=edges, grader=grader, iteration=k
+        )
         write_label_accuracy(d, res)
         out["iterations"][k] = {kk: vv for kk, vv in res.items() if kk != "items"}
     return out
@@ -350,7 +402,9 @@ def _fmt(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
-def label_acc_command(run_dir: Path, oracle: str, api_key_env: str = "OPENAI_API_KEY", samples: int = 1) -> None:
+def label_acc_command(
+    run_dir: Path, oracle: str, api_key_env: str = "OPENAI_API_KEY", samples: int = 1
+) -> None:
     """CLI: score pseudo-labels of every iteration and print accuracy + the calibration curve."""
     res = label_accuracy(run_dir, oracle, api_key_env=api_key_env, samples=samples)
     from rich.console import Console
@@ -362,9 +416,16 @@ def label_acc_command(run_dir: Path, oracle: str, api_key_env: str = "OPENAI_API
         for col in ("p-hat bucket", "n", "accuracy %", "95% CI", "mean p-hat"):
             t.add_column(col, justify="right")
         for b in r["buckets"]:
-            t.add_row(f"({b['lo']:.1f}, {b['hi']:.1f}]", str(b["n"]), _fmt(b["accuracy"]),
-                      f"[{_fmt(b['ci95'][0])}, {_fmt(b['ci95'][1])}]", _fmt(b["mean_p_hat"]))
-        t.add_row("all", str(r["n"]), _fmt(r["accuracy"]), f"[{_fmt(r['ci95'][0])}, {_fmt(r['ci95'][1])}]", "")
+            t.add_row(
+                f"({b['lo']:.1f}, {b['hi']:.1f}]",
+                str(b["n"]),
+                _fmt(b["accuracy"]),
+                f"[{_fmt(b['ci95'][0])}, {_fmt(b['ci95'][1])}]",
+                _fmt(b["mean_p_hat"]),
+            )
+        t.add_row(
+            "all", str(r["n"]), _fmt(r["accuracy"]), f"[{_fmt(r['ci95'][0])}, {_fmt(r['ci95'][1])}]", ""
+        )
         console.print(t)
         kept = r.get("kept")
         extra = f"; kept subset {_fmt(kept['accuracy'])}% of {kept['n']}" if kept else ""

@@ -39,8 +39,13 @@ from rzero_bench.report.results import ResultSet, is_eval_result, load_result_di
 from rzero_bench.store import atomic_write_text, read_json
 
 COLUMNS: tuple[str, ...] = ("overall", "math_avg", "supergpqa", "mmlu_pro", "bbeh")
-HEADERS = {"overall": "Overall", "math_avg": "Math avg", "supergpqa": "SuperGPQA", "mmlu_pro": "MMLU-Pro",
-           "bbeh": "BBEH"}
+HEADERS = {
+    "overall": "Overall",
+    "math_avg": "Math avg",
+    "supergpqa": "SuperGPQA",
+    "mmlu_pro": "MMLU-Pro",
+    "bbeh": "BBEH",
+}
 STAGE_ORDER = {"base": 0, "base_challenger": 1}
 
 __all__ = ["COLUMNS", "Row", "collect_rows", "leaderboard_command", "render_leaderboard"]
@@ -72,7 +77,9 @@ def _reference_rows(ref_dir: Path) -> list[Row]:
             raise UserError(f"{p} is not a reference file (needs source 'reported', base_model, rows)")
         group = _group_name(str(doc.get("base_model") or p.stem))
         for i, r in enumerate(doc["rows"]):
-            vals = {c: float(v) for c, v in (r.get("metrics") or {}).items() if c in COLUMNS and v is not None}
+            vals = {
+                c: float(v) for c, v in (r.get("metrics") or {}).items() if c in COLUMNS and v is not None
+            }
             stage = str(r.get("stage", ""))
             rank = STAGE_ORDER.get(stage, 2)
             rows.append(Row(group, str(r["name"]), "reported", vals, order=(0, rank, i, ""), note=p.name))
@@ -136,9 +143,18 @@ def _measured_rows(results: Path) -> list[Row]:
         if not vals:
             continue
         it = int(d.name[5:]) if d.name.startswith("iter_") and d.name[5:].isdigit() else -1
-        rows.append(Row(_group_name(_base_model(rs, results)), name, "measured", vals, partial,
-                        {t: tr.task_hash for t, tr in rs.tasks.items()}, order=(1, 0, it, name),
-                        note=", ".join(sorted(rs.tasks))))
+        rows.append(
+            Row(
+                _group_name(_base_model(rs, results)),
+                name,
+                "measured",
+                vals,
+                partial,
+                {t: tr.task_hash for t, tr in rs.tasks.items()},
+                order=(1, 0, it, name),
+                note=", ".join(sorted(rs.tasks)),
+            )
+        )
     return rows
 
 
@@ -172,20 +188,33 @@ def _cell(r: Row, c: str, bold: bool) -> str:
 
 
 def _table(rows: list[Row], *, bold: bool, last: str) -> list[str]:
-    lines = ["| Model | Source | " + " | ".join(HEADERS[c] for c in COLUMNS) + f" | {last} |",
-             "|:---|:---|" + "|".join(":---:" for _ in COLUMNS) + "|:---|"]
+    lines = [
+        "| Model | Source | " + " | ".join(HEADERS[c] for c in COLUMNS) + f" | {last} |",
+        "|:---|:---|" + "|".join(":---:" for _ in COLUMNS) + "|:---|",
+    ]
     best: dict[str, float | None] = {}
     eligible: dict[str, bool] = {}
     for c in COLUMNS:
         # a partial (†) suite value only competes when the column has no complete value in the group
         complete = any(c in r.values and c not in r.partial for r in rows)
         eligible[c] = complete
-        best[c] = max((round(r.values[c], 2) for r in rows
-                       if c in r.values and (c not in r.partial or not complete)), default=None)
+        best[c] = max(
+            (round(r.values[c], 2) for r in rows if c in r.values and (c not in r.partial or not complete)),
+            default=None,
+        )
     for r in rows:
-        cells = [_cell(r, c, bold and best[c] is not None and c in r.values and round(r.values[c], 2) == best[c]
-                       and not (eligible[c] and c in r.partial))
-                 for c in COLUMNS]
+        cells = [
+            _cell(
+                r,
+                c,
+                bold
+                and best[c] is not None
+                and c in r.values
+                and round(r.values[c], 2) == best[c]
+                and not (eligible[c] and c in r.partial),
+            )
+            for c in COLUMNS
+        ]
         name = r.name.replace("|", "\\|")
         lines.append(f"| {name} | {r.source} | " + " | ".join(cells) + f" | {r.note.replace('|', '/')} |")
     return lines
@@ -230,9 +259,13 @@ def render_leaderboard(results: Path, out: Path = Path("leaderboard")) -> str:
         lines += _table(grp, bold=True, last="Notes")
         lines.append("")
     if bad:
-        lines += ["## Not comparable", "",
-                  "Measured rows whose task definitions (task hashes) differ from the majority hash of a column; "
-                  "they are not ranked against the rows above.", ""]
+        lines += [
+            "## Not comparable",
+            "",
+            "Measured rows whose task definitions (task hashes) differ from the majority hash of a column; "
+            "they are not ranked against the rows above.",
+            "",
+        ]
         lines += _table(sorted(bad, key=lambda r: (r.group.lower(), r.order)), bold=False, last="Why")
         lines.append("")
     if majority:
@@ -242,7 +275,9 @@ def render_leaderboard(results: Path, out: Path = Path("leaderboard")) -> str:
     return "\n".join(lines)
 
 
-def leaderboard_command(check: bool = False, results: Path = Path("results"), out: Path = Path("leaderboard")) -> None:
+def leaderboard_command(
+    check: bool = False, results: Path = Path("results"), out: Path = Path("leaderboard")
+) -> None:
     """CLI: write ``<out>/README.md``; with ``check`` exit 1 when the committed file is stale."""
     text = render_leaderboard(Path(results), Path(out))
     target = Path(out) / "README.md"
@@ -250,7 +285,9 @@ def leaderboard_command(check: bool = False, results: Path = Path("results"), ou
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current != text:
             why = "is missing" if current is None else "is stale"
-            raise RZeroError(f"{target} {why}; run `{generating_command(Path(results), Path(out))}` and commit it")
+            raise RZeroError(
+                f"{target} {why}; run `{generating_command(Path(results), Path(out))}` and commit it"
+            )
         print(f"{target} is up to date", file=sys.stderr)
         return
     atomic_write_text(target, text)

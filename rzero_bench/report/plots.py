@@ -68,10 +68,21 @@ def plot_accuracy(group: Mapping[str, Any], path: Path) -> Path | None:
         ys = [100 * p[1]["value"] for p in pts]
         es = [196 * p[1]["stderr"] for p in pts]
         suite = r["kind"] == "suite"
-        ax.errorbar(xs, ys, yerr=es, marker="o" if suite else ".", linewidth=2.2 if suite else 0.9,
-                    alpha=1.0 if suite else 0.6, capsize=3, label=r["label"], linestyle="-" if suite else "--")
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=es,
+            marker="o" if suite else ".",
+            linewidth=2.2 if suite else 0.9,
+            alpha=1.0 if suite else 0.6,
+            capsize=3,
+            label=r["label"],
+            linestyle="-" if suite else "--",
+        )
     ax.set_xticks(sorted({_col_x(c, i) for i, c in enumerate(cols)}))
-    ax.set_xticklabels([("base" if _col_x(c, i) == 0 and c.startswith("iter_") else c) for i, c in enumerate(cols)])
+    ax.set_xticklabels(
+        [("base" if _col_x(c, i) == 0 and c.startswith("iter_") else c) for i, c in enumerate(cols)]
+    )
     ax.set_xlabel("iteration")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"{group['name']}: accuracy per iteration (error bars: 95% normal)")
@@ -87,9 +98,11 @@ def plot_phat(dists: Mapping[int, Mapping[str, list[float]]], title: str, path: 
         return None
     plt = _plt()
     its = sorted(dists)
-    fig, axes = plt.subplots(1, len(its), figsize=(max(SIZE[0], 4.0 * len(its)), SIZE[1]), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(its), figsize=(max(SIZE[0], 4.0 * len(its)), SIZE[1]), squeeze=False, sharey=True
+    )
     bins = [i / 10 - 0.05 for i in range(12)]
-    for ax, k in zip(axes[0], its):
+    for ax, k in zip(axes[0], its, strict=True):
         before, after = dists[k]["before"], dists[k]["after"]
         ax.hist(before, bins=bins, alpha=0.5, label=f"all questions (n={len(before)})", color="tab:gray")
         ax.hist(after, bins=bins, alpha=0.8, label=f"kept by the filter (n={len(after)})", color="tab:blue")
@@ -137,7 +150,7 @@ def plot_calibration(label_acc: Mapping[int, Mapping[str, Any]], title: str, pat
 def _label_acc(run_dir: Path) -> dict[int, dict[str, Any]]:
     out = {}
     for d in run_dir.glob("iter_*"):
-        suffix = d.name[len("iter_"):]
+        suffix = d.name[len("iter_") :]
         if suffix.isdigit() and (d / "label_accuracy.json").exists():
             out[int(suffix)] = read_json(d / "label_accuracy.json")
     return out

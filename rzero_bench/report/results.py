@@ -31,7 +31,15 @@ from rzero_bench.errors import UserError
 from rzero_bench.report.stats import combine_stderr
 from rzero_bench.store import read_json, read_jsonl
 
-MATH_TASKS: tuple[str, ...] = ("amc23", "aime24", "aime25", "math500", "gsm8k", "minerva_math", "olympiadbench")
+MATH_TASKS: tuple[str, ...] = (
+    "amc23",
+    "aime24",
+    "aime25",
+    "math500",
+    "gsm8k",
+    "minerva_math",
+    "olympiadbench",
+)
 GENERAL_TASKS: tuple[str, ...] = ("supergpqa", "mmlu_pro", "bbeh")
 SUITE_KEYS: tuple[str, ...] = ("overall", "math_avg", "general_avg")
 DISPLAY = {
@@ -51,9 +59,15 @@ DISPLAY = {
 }
 
 _ALIASES = {
-    "amc": "amc23", "amc2023": "amc23", "aime2024": "aime24", "aime2025": "aime25",
-    "minerva": "minerva_math", "minervamath": "minerva_math",
-    "olympiad": "olympiadbench", "mmlupro": "mmlu_pro", "superqpqa": "supergpqa",
+    "amc": "amc23",
+    "amc2023": "amc23",
+    "aime2024": "aime24",
+    "aime2025": "aime25",
+    "minerva": "minerva_math",
+    "minervamath": "minerva_math",
+    "olympiad": "olympiadbench",
+    "mmlupro": "mmlu_pro",
+    "superqpqa": "supergpqa",
 }
 
 
@@ -143,11 +157,17 @@ class ResultSet:
 
 
 def is_eval_result(data: Any) -> bool:
-    return isinstance(data, dict) and "task" in data and isinstance(data.get("metrics"), dict) and "task_hash" in data
+    return (
+        isinstance(data, dict)
+        and "task" in data
+        and isinstance(data.get("metrics"), dict)
+        and "task_hash" in data
+    )
 
 
-def load_result_dir(path: Path, *, label: str | None = None, iteration: int | None = None,
-                    run_dir: Path | None = None) -> ResultSet:
+def load_result_dir(
+    path: Path, *, label: str | None = None, iteration: int | None = None, run_dir: Path | None = None
+) -> ResultSet:
     """Read every ``<task>.json`` that is an EvalResult in ``path`` (other JSON files are skipped)."""
     rs = ResultSet(label=label or path.name, path=path, iteration=iteration, run_dir=run_dir)
     for p in sorted(path.glob("*.json")):

@@ -163,7 +163,9 @@ def paired_bootstrap(
     reps = _replicate_means(diff, n_boot, rng)
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])
-    return BootstrapCI(float(diff.mean()), float(lo), float(hi), float(reps.std(ddof=1)), int(diff.size), n_boot, level)
+    return BootstrapCI(
+        float(diff.mean()), float(lo), float(hi), float(reps.std(ddof=1)), int(diff.size), n_boot, level
+    )
 
 
 def stratified_paired_bootstrap(

@@ -102,14 +102,25 @@ def _paired(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[list[float]
 def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[dict[str, Any]]]:
     keys = [_key(rs, i) for i, rs in enumerate(g.sets)]
     scores = [_scores_cache(rs) for rs in g.sets]
-    all_tasks = sorted({t for rs in g.sets for t in rs.tasks},
-                       key=lambda t: (0 if t in MATH_TASKS else 1 if t in GENERAL_TASKS else 2,
-                                      (MATH_TASKS + GENERAL_TASKS).index(t) if t in MATH_TASKS + GENERAL_TASKS else 0, t))
+    all_tasks = sorted(
+        {t for rs in g.sets for t in rs.tasks},
+        key=lambda t: (
+            0 if t in MATH_TASKS else 1 if t in GENERAL_TASKS else 2,
+            (MATH_TASKS + GENERAL_TASKS).index(t) if t in MATH_TASKS + GENERAL_TASKS else 0,
+            t,
+        ),
+    )
     rows: list[dict[str, Any]] = []
     base = g.base
     for t in all_tasks:
-        row: dict[str, Any] = {"row": t, "label": DISPLAY.get(t, t), "kind": "task", "metric": None,
-                               "values": {}, "deltas": {}}
+        row: dict[str, Any] = {
+            "row": t,
+            "label": DISPLAY.get(t, t),
+            "kind": "task",
+            "metric": None,
+            "values": {},
+            "deltas": {},
+        }
         for i, rs in enumerate(g.sets):
             tr = rs.tasks.get(t)
             if tr is None:
@@ -119,21 +130,43 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
             if i == 0 or t not in base.tasks:
                 continue
             delta: dict[str, Any] = {"delta": tr.value - base.tasks[t].value, "ci": None}
-            pair = _paired(scores[0].get(t, {}), scores[i].get(t, {})) if tr.metric == base.tasks[t].metric else None
+            pair = (
+                _paired(scores[0].get(t, {}), scores[i].get(t, {}))
+                if tr.metric == base.tasks[t].metric
+                else None
+            )
             if pair is not None:
                 ci = paired_bootstrap(*pair, n_boot=n_boot, seed=seed)
-                delta["ci"] = {"lo": ci.lo, "hi": ci.hi, "se": ci.se, "n_items": ci.n, "excludes_zero": ci.excludes_zero}
+                delta["ci"] = {
+                    "lo": ci.lo,
+                    "hi": ci.hi,
+                    "se": ci.se,
+                    "n_items": ci.n,
+                    "excludes_zero": ci.excludes_zero,
+                }
             row["deltas"][keys[i]] = delta
         rows.append(row)
 
     for suite in ("math_avg", "general_avg", "overall"):
-        row = {"row": suite, "label": DISPLAY[suite], "kind": "suite", "metric": None, "values": {}, "deltas": {}}
+        row = {
+            "row": suite,
+            "label": DISPLAY[suite],
+            "kind": "suite",
+            "metric": None,
+            "values": {},
+            "deltas": {},
+        }
         for i, rs in enumerate(g.sets):
             means = suite_means({t: (tr.value, tr.stderr) for t, tr in rs.tasks.items()})
             if suite not in means:
                 continue
             m = means[suite]
-            row["values"][keys[i]] = {"value": m["value"], "stderr": m["stderr"], "tasks": m["tasks"], "complete": m["complete"]}
+            row["values"][keys[i]] = {
+                "value": m["value"],
+                "stderr": m["stderr"],
+                "tasks": m["tasks"],
+                "complete": m["complete"],
+            }
             if i == 0:
                 continue
             common = [t for t in m["tasks"] if t in base.tasks]
@@ -142,7 +175,7 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
             if suite not in sub0 or suite not in subk:
                 continue
             delta = {"delta": subk[suite]["value"] - sub0[suite]["value"], "ci": None, "tasks": common}
-            strata = {}
+            strata: dict[str, tuple[list[float], list[float]]] = {}
             for t in common:
                 pair = _paired(scores[0].get(t, {}), scores[i].get(t, {}))
                 if pair is None or rs.tasks[t].metric != base.tasks[t].metric:
@@ -150,8 +183,16 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
                     break
                 strata[t] = pair
             if strata:
-                ci = stratified_paired_bootstrap(strata, suite_combiner(suite, common), n_boot=n_boot, seed=seed)
-                delta["ci"] = {"lo": ci.lo, "hi": ci.hi, "se": ci.se, "n_items": ci.n, "excludes_zero": ci.excludes_zero}
+                ci = stratified_paired_bootstrap(
+                    strata, suite_combiner(suite, common), n_boot=n_boot, seed=seed
+                )
+                delta["ci"] = {
+                    "lo": ci.lo,
+                    "hi": ci.hi,
+                    "se": ci.se,
+                    "n_items": ci.n,
+                    "excludes_zero": ci.excludes_zero,
+                }
             row["deltas"][keys[i]] = delta
         if row["values"]:
             rows.append(row)
@@ -164,8 +205,7 @@ def _sum_tokens(v: Any) -> int | None:
     if isinstance(v, (int, float)):
         return int(v)
     if isinstance(v, Mapping):
-        parts = [_sum_tokens(x) for x in v.values()]
-        parts = [p for p in parts if p is not None]
+        parts = [p for p in (_sum_tokens(x) for x in v.values()) if p is not None]
         return sum(parts) if parts else None
     return None
 
@@ -181,14 +221,20 @@ def _stage_rows(run_dir: Path | None) -> list[dict[str, Any]]:
             continue
         tokens = [_sum_tokens(v) for k, v in st.items() if "tokens" in str(k)]
         tok = [x for x in tokens if x is not None]
-        out.append({"stage": name, "status": st.get("status"), "wall_time_s": st.get("wall_time_s"),
-                    "tokens": sum(tok) if tok else None})
+        out.append(
+            {
+                "stage": name,
+                "status": st.get("status"),
+                "wall_time_s": st.get("wall_time_s"),
+                "tokens": sum(tok) if tok else None,
+            }
+        )
     return out
 
 
 def _iteration_stats(g: Group, keys: list[str]) -> list[dict[str, Any]]:
     out = []
-    for key, rs in zip(keys, g.sets):
+    for key, rs in zip(keys, g.sets, strict=True):
         answers = no_ans = 0
         items = 0
         boxed_w = 0.0
@@ -211,11 +257,15 @@ def _iteration_stats(g: Group, keys: list[str]) -> list[dict[str, Any]]:
                 answers += n_items
                 no_ans += int((d.get("counts") or {}).get("no_answer", 0) or 0)
         row: dict[str, Any] = {
-            "key": key, "iteration": rs.iteration, "model": rs.model,
+            "key": key,
+            "iteration": rs.iteration,
+            "model": rs.model,
             "no_answer_rate": no_ans / answers if answers else None,
             "boxed_rate": boxed_w / items if items else None,
-            "eval_tokens": tokens, "eval_wall_time_s": wall,
-            "label_accuracy": None, "yield": None,
+            "eval_tokens": tokens,
+            "eval_wall_time_s": wall,
+            "label_accuracy": None,
+            "yield": None,
         }
         if g.run_dir is not None and rs.iteration:
             it_dir = g.run_dir / f"iter_{rs.iteration}"
@@ -225,8 +275,12 @@ def _iteration_stats(g: Group, keys: list[str]) -> list[dict[str, Any]]:
             if (it_dir / "filter.json").exists():
                 f = read_json(it_dir / "filter.json")
                 gen, kept = int(f.get("generated", 0) or 0), int(f.get("kept", 0) or 0)
-                row["yield"] = {"generated": gen, "kept": kept, "rate": kept / gen if gen else None,
-                                "drops": f.get("drops", {})}
+                row["yield"] = {
+                    "generated": gen,
+                    "kept": kept,
+                    "rate": kept / gen if gen else None,
+                    "drops": f.get("drops", {}),
+                }
         out.append(row)
     return out
 
@@ -237,13 +291,17 @@ def phat_distributions(run_dir: Path | None) -> dict[int, dict[str, list[float]]
     if run_dir is None:
         return out
     for d in sorted(run_dir.glob("iter_*")):
-        suffix = d.name[len("iter_"):]
+        suffix = d.name[len("iter_") :]
         if not (suffix.isdigit() and (d / "votes.jsonl").exists()):
             continue
         before = [float(r["p_hat"]) for r in read_jsonl(d / "votes.jsonl") if r.get("p_hat") is not None]
         after = []
         if (d / "solver_dataset.jsonl").exists():
-            after = [float(r["p_hat"]) for r in read_jsonl(d / "solver_dataset.jsonl") if r.get("p_hat") is not None]
+            after = [
+                float(r["p_hat"])
+                for r in read_jsonl(d / "solver_dataset.jsonl")
+                if r.get("p_hat") is not None
+            ]
         out[int(suffix)] = {"before": before, "after": after}
     return out
 
@@ -254,9 +312,15 @@ def build_report(paths: Sequence[Path], *, seed: int = 0, n_boot: int = N_BOOT) 
         raise UserError("report needs at least one run or results directory")
     groups = group_inputs(paths)
     out: dict[str, Any] = {
-        "schema_version": 1, "seed": seed, "n_boot": n_boot, "ci_level": 0.95,
-        "suites": {"math_avg": list(MATH_TASKS), "general_avg": list(GENERAL_TASKS),
-                   "overall": "mean of (math_avg, supergpqa, mmlu_pro, bbeh) over those present"},
+        "schema_version": 1,
+        "seed": seed,
+        "n_boot": n_boot,
+        "ci_level": 0.95,
+        "suites": {
+            "math_avg": list(MATH_TASKS),
+            "general_avg": list(GENERAL_TASKS),
+            "overall": "mean of (math_avg, supergpqa, mmlu_pro, bbeh) over those present",
+        },
         "groups": [],
     }
     for g in groups:
@@ -264,16 +328,26 @@ def build_report(paths: Sequence[Path], *, seed: int = 0, n_boot: int = N_BOOT) 
         base_model = g.base.model
         if g.run_dir is not None and (g.run_dir / "manifest.json").exists():
             m = read_json(g.run_dir / "manifest.json")
-            base_model = str(((m.get("config") or {}) if isinstance(m, dict) else {}).get("model", base_model))
-        out["groups"].append({
-            "name": g.name, "run_dir": str(g.run_dir) if g.run_dir else None, "base_model": base_model,
-            "columns": keys, "sets": [str(rs.path) for rs in g.sets], "rows": rows,
-            "iterations": _iteration_stats(g, keys), "stages": _stage_rows(g.run_dir),
-        })
+            base_model = str(
+                ((m.get("config") or {}) if isinstance(m, dict) else {}).get("model", base_model)
+            )
+        out["groups"].append(
+            {
+                "name": g.name,
+                "run_dir": str(g.run_dir) if g.run_dir else None,
+                "base_model": base_model,
+                "columns": keys,
+                "sets": [str(rs.path) for rs in g.sets],
+                "rows": rows,
+                "iterations": _iteration_stats(g, keys),
+                "stages": _stage_rows(g.run_dir),
+            }
+        )
     return out
 
 
 # ---------------------------------------------------------------- rendering
+
 
 def _delta_text(d: Mapping[str, Any] | None) -> str:
     if not d:
@@ -301,7 +375,11 @@ def _accuracy_table(g: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
         header += [c, f"Δ {c} (95% CI)"]
     body = []
     for r in g["rows"]:
-        line = [r["label"], r["metric"] or ("suite" if r["kind"] == "suite" else ""), _value_text(r["values"].get(cols[0]))]
+        line = [
+            r["label"],
+            r["metric"] or ("suite" if r["kind"] == "suite" else ""),
+            _value_text(r["values"].get(cols[0])),
+        ]
         for c in cols[1:]:
             line += [_value_text(r["values"].get(c)), _delta_text(r["deltas"].get(c))]
         body.append(line)
@@ -318,26 +396,44 @@ def _pct_ci(acc: Any, ci: Any) -> str:
 
 
 def _iter_table(g: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["iteration", "label acc % (95% CI)", "yield kept/generated", "no-answer %", "boxed %",
-              "eval tokens", "eval time s"]
+    header = [
+        "iteration",
+        "label acc % (95% CI)",
+        "yield kept/generated",
+        "no-answer %",
+        "boxed %",
+        "eval tokens",
+        "eval time s",
+    ]
     body = []
     for it in g["iterations"]:
         la = it["label_accuracy"]
         y = it["yield"]
-        body.append([
-            it["key"],
-            _pct_ci(la["accuracy"], la["ci95"]) + f" n={la['n']}" if la else "–",
-            f"{y['kept']}/{y['generated']} ({fmt_pct(y['rate'], 1)}%)" if y else "–",
-            fmt_pct(it["no_answer_rate"], 1), fmt_pct(it["boxed_rate"], 1),
-            str(it["eval_tokens"]), f"{it['eval_wall_time_s']:.1f}",
-        ])
+        body.append(
+            [
+                it["key"],
+                _pct_ci(la["accuracy"], la["ci95"]) + f" n={la['n']}" if la else "–",
+                f"{y['kept']}/{y['generated']} ({fmt_pct(y['rate'], 1)}%)" if y else "–",
+                fmt_pct(it["no_answer_rate"], 1),
+                fmt_pct(it["boxed_rate"], 1),
+                str(it["eval_tokens"]),
+                f"{it['eval_wall_time_s']:.1f}",
+            ]
+        )
     return header, body
 
 
 def _stage_table(g: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["stage", "status", "time s", "tokens"]
-    body = [[s["stage"], str(s["status"] or ""), "–" if s["wall_time_s"] is None else f"{float(s['wall_time_s']):.1f}",
-             "–" if s["tokens"] is None else str(s["tokens"])] for s in g["stages"]]
+    body = [
+        [
+            s["stage"],
+            str(s["status"] or ""),
+            "–" if s["wall_time_s"] is None else f"{float(s['wall_time_s']):.1f}",
+            "–" if s["tokens"] is None else str(s["tokens"]),
+        ]
+        for s in g["stages"]
+    ]
     return header, body
 
 
@@ -348,8 +444,10 @@ def _md_table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-FOOTNOTE = ("Values are % ± standard error. Δ = iteration − base with a 95% paired-bootstrap CI over shared items; "
-            "* = the CI excludes 0. † = not every task of the suite is present (mean over those present).")
+FOOTNOTE = (
+    "Values are % ± standard error. Δ = iteration − base with a 95% paired-bootstrap CI over shared items; "
+    "* = the CI excludes 0. † = not every task of the suite is present (mean over those present)."
+)
 
 
 def render_markdown(rep: Mapping[str, Any]) -> str:
@@ -369,8 +467,22 @@ def render_markdown(rep: Mapping[str, Any]) -> str:
 def render_csv(rep: Mapping[str, Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["group", "row", "kind", "metric", "column", "value", "stderr", "n", "delta", "ci_lo", "ci_hi",
-                "significant"])
+    w.writerow(
+        [
+            "group",
+            "row",
+            "kind",
+            "metric",
+            "column",
+            "value",
+            "stderr",
+            "n",
+            "delta",
+            "ci_lo",
+            "ci_hi",
+            "significant",
+        ]
+    )
     for g in rep["groups"]:
         for r in g["rows"]:
             for c in g["columns"]:
@@ -379,11 +491,22 @@ def render_csv(rep: Mapping[str, Any]) -> str:
                     continue
                 d = r["deltas"].get(c) or {}
                 ci = d.get("ci") or {}
-                w.writerow([g["name"], r["row"], r["kind"], v.get("metric") or r["metric"] or "", c,
-                            f"{v['value']:.6f}", f"{v['stderr']:.6f}", v.get("n", ""),
-                            "" if "delta" not in d else f"{d['delta']:.6f}",
-                            "" if not ci else f"{ci['lo']:.6f}", "" if not ci else f"{ci['hi']:.6f}",
-                            "" if not ci else int(ci["excludes_zero"])])
+                w.writerow(
+                    [
+                        g["name"],
+                        r["row"],
+                        r["kind"],
+                        v.get("metric") or r["metric"] or "",
+                        c,
+                        f"{v['value']:.6f}",
+                        f"{v['stderr']:.6f}",
+                        v.get("n", ""),
+                        "" if "delta" not in d else f"{d['delta']:.6f}",
+                        "" if not ci else f"{ci['lo']:.6f}",
+                        "" if not ci else f"{ci['hi']:.6f}",
+                        "" if not ci else int(ci["excludes_zero"]),
+                    ]
+                )
     return buf.getvalue()
 
 
@@ -430,7 +553,9 @@ def _print_rich(rep: Mapping[str, Any]) -> None:
         console.print(FOOTNOTE)
 
 
-def report_command(runs: Sequence[Path], fmt: str = "table", plots: Path | None = None, seed: int = 0) -> None:
+def report_command(
+    runs: Sequence[Path], fmt: str = "table", plots: Path | None = None, seed: int = 0
+) -> None:
     """CLI: print the comparison report; with ``plots`` also write PNGs there."""
     fmt = fmt.lower()
     if fmt not in FORMATS:

@@ -43,7 +43,11 @@ def test_identical_results_pass(tmp_path: Path) -> None:
     assert checks and all(c.status == "pass" for c in checks)
     assert {c.iteration for c in checks} == {"iter_0", "iter_1", "iter_2"}
     assert {(c.task, c.metric) for c in checks if c.iteration == "iter_0"} >= {
-        ("gsm8k", "acc"), ("math500", "mean@4"), ("math500", "pass@4"), ("overall", "suite")}
+        ("gsm8k", "acc"),
+        ("math500", "mean@4"),
+        ("math500", "pass@4"),
+        ("overall", "suite"),
+    }
     check_command(DEMO, _baseline(tmp_path / "again"))  # no exception
 
 
@@ -74,9 +78,11 @@ def test_suite_drop_detected_when_no_single_task_fails(tmp_path: Path) -> None:
     # Math avg (whose standard error shrinks like 1/t) drops by more than its tolerance
     base = _baseline(tmp_path)
     for t, metric in (("gsm8k", "acc"), ("math500", "mean@4")):
+
         def bump(d: dict, metric: str = metric) -> None:
             m = d["metrics"][metric]
             m["value"] += 0.9 * tolerance(m["stderr"], m["stderr"], 3.0)
+
         _edit(base / "iter_1" / f"{t}.json", bump)
     failed = {(c.task, c.metric) for c in run_checks(DEMO, base) if c.failed}
     assert failed == {("math_avg", "suite")}
@@ -99,7 +105,9 @@ def test_flat_baseline_compares_last_iteration(tmp_path: Path) -> None:
     # the base model's results as a baseline for the last iteration: iteration 2 is better, passes
     assert all(c.status == "pass" for c in run_checks(DEMO, DEMO / "results" / "iter_0"))
     # and the reverse direction (iteration 2 as the baseline of the base model) fails on gsm8k
-    failed = {c.task for c in run_checks(DEMO / "results" / "iter_0", DEMO / "results" / "iter_2") if c.failed}
+    failed = {
+        c.task for c in run_checks(DEMO / "results" / "iter_0", DEMO / "results" / "iter_2") if c.failed
+    }
     assert "gsm8k" in failed
 
 
@@ -117,5 +125,7 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     _edit(base / "iter_1" / "gsm8k.json", lambda d: d["metrics"]["acc"].update(value=0.99))
     p = subprocess.run(run, capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 1 and p.stderr.strip().splitlines()[-1].startswith("error: ")
-    p = subprocess.run(run[:4] + ["--baseline", str(tmp_path / "nope")], capture_output=True, text=True, cwd=ROOT)
+    p = subprocess.run(
+        run[:4] + ["--baseline", str(tmp_path / "nope")], capture_output=True, text=True, cwd=ROOT
+    )
     assert p.returncode == 2

@@ -32,9 +32,17 @@ def exact(reference: str, prediction: str) -> bool:
 
 def _case() -> tuple[list[Question], list[Vote], dict[str, str | None]]:
     #            id     p_hat label  oracle
-    rows = [("q1", 1.0, "4", "4"), ("q2", 0.9, "5", "5"), ("q3", 0.9, "6", "7"), ("q4", 0.7, "1", "1"),
-            ("q5", 0.6, "2", "3"), ("q6", 0.5, "2", "2"), ("q7", 0.3, "x", "y"), ("q8", 0.1, "a", None),
-            ("q9", 0.0, None, "3")]
+    rows = [
+        ("q1", 1.0, "4", "4"),
+        ("q2", 0.9, "5", "5"),
+        ("q3", 0.9, "6", "7"),
+        ("q4", 0.7, "1", "1"),
+        ("q5", 0.6, "2", "3"),
+        ("q6", 0.5, "2", "2"),
+        ("q7", 0.3, "x", "y"),
+        ("q8", 0.1, "a", None),
+        ("q9", 0.0, None, "3"),
+    ]
     questions = [Question(id=i, text=f"question {i}") for i, *_ in rows]
     votes = [Vote(question_id=i, label=lab, p_hat=p, m=10, answered=10) for i, p, lab, _ in rows]
     votes.append(Vote(question_id="q10", label="1", p_hat=0.8, m=10, answered=10))  # no question text
@@ -50,8 +58,16 @@ def test_exact_calibration_numbers() -> None:
     assert r["excluded"] == {"no_label": 1, "no_question": 1, "no_oracle": 1, "ungraded": 0}
     b = {(x["lo"], x["hi"]): x for x in r["buckets"]}
     assert b[(0.0, 0.2)]["n"] == 0 and b[(0.0, 0.2)]["accuracy"] is None
-    assert (b[(0.2, 0.4)]["n"], b[(0.2, 0.4)]["correct"], b[(0.2, 0.4)]["mean_p_hat"]) == (1, 0, pytest.approx(0.3))
-    assert (b[(0.4, 0.6)]["n"], b[(0.4, 0.6)]["accuracy"], b[(0.4, 0.6)]["mean_p_hat"]) == (2, 0.5, pytest.approx(0.55))
+    assert (b[(0.2, 0.4)]["n"], b[(0.2, 0.4)]["correct"], b[(0.2, 0.4)]["mean_p_hat"]) == (
+        1,
+        0,
+        pytest.approx(0.3),
+    )
+    assert (b[(0.4, 0.6)]["n"], b[(0.4, 0.6)]["accuracy"], b[(0.4, 0.6)]["mean_p_hat"]) == (
+        2,
+        0.5,
+        pytest.approx(0.55),
+    )
     assert (b[(0.6, 0.8)]["n"], b[(0.6, 0.8)]["accuracy"]) == (1, 1.0)
     assert b[(0.8, 1.0)]["n"] == 3 and b[(0.8, 1.0)]["accuracy"] == pytest.approx(2 / 3)
     assert b[(0.8, 1.0)]["mean_p_hat"] == pytest.approx(2.8 / 3)
@@ -66,7 +82,9 @@ def test_exact_calibration_numbers() -> None:
 
 def test_ungraded_items_are_excluded() -> None:
     questions, votes, oracle = _case()
-    r = compute_label_accuracy(questions, votes, oracle, grader=lambda ref, pred: None if pred == "4" else exact(ref, pred))
+    r = compute_label_accuracy(
+        questions, votes, oracle, grader=lambda ref, pred: None if pred == "4" else exact(ref, pred)
+    )
     assert r["excluded"]["ungraded"] == 1 and r["n"] == 6
 
 
@@ -85,17 +103,23 @@ def _write_run(run: Path, questions: list[Question], votes: list[Vote], kept: li
     d = run / "iter_1"
     atomic_write_jsonl(d / "questions.jsonl", [q.to_dict() for q in questions])
     atomic_write_jsonl(d / "votes.jsonl", [v.to_dict() for v in votes])
-    atomic_write_jsonl(d / "solver_dataset.jsonl",
-                       [{"question_id": k, "question": "", "label": "", "p_hat": 0.5} for k in kept])
+    atomic_write_jsonl(
+        d / "solver_dataset.jsonl",
+        [{"question_id": k, "question": "", "label": "", "p_hat": 0.5} for k in kept],
+    )
 
 
 def test_reference_oracle_on_run_dir(tmp_path: Path) -> None:
-    qs = [Question(id="p1", text="1+1", source="probe:gsm8k", reference="2"),
-          Question(id="p2", text="2+2", source="probe:gsm8k", reference="4"),
-          Question(id="c1", text="challenger question")]
-    vs = [Vote(question_id="p1", label="2", p_hat=0.8, m=10, answered=10),
-          Vote(question_id="p2", label="5", p_hat=0.4, m=10, answered=10),
-          Vote(question_id="c1", label="9", p_hat=0.5, m=10, answered=10)]
+    qs = [
+        Question(id="p1", text="1+1", source="probe:gsm8k", reference="2"),
+        Question(id="p2", text="2+2", source="probe:gsm8k", reference="4"),
+        Question(id="c1", text="challenger question"),
+    ]
+    vs = [
+        Vote(question_id="p1", label="2", p_hat=0.8, m=10, answered=10),
+        Vote(question_id="p2", label="5", p_hat=0.4, m=10, answered=10),
+        Vote(question_id="c1", label="9", p_hat=0.5, m=10, answered=10),
+    ]
     _write_run(tmp_path, qs, vs, kept=["c1"])
     res = label_accuracy(tmp_path, "reference", grader=exact)
     r = res["iterations"][1]
@@ -113,8 +137,11 @@ def test_label_accuracy_needs_votes(tmp_path: Path) -> None:
 
 
 def test_openai_oracle_against_local_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for module, name in (("rzero_bench.parsing", "last_boxed"), ("rzero_bench.grading", "grade"),
-                         ("rzero_bench.backends.openai", "OpenAIGenerator")):
+    for module, name in (
+        ("rzero_bench.parsing", "last_boxed"),
+        ("rzero_bench.grading", "grade"),
+        ("rzero_bench.backends.openai", "OpenAIGenerator"),
+    ):
         if not hasattr(pytest.importorskip(module), name):
             pytest.skip(f"{module}.{name} has not landed yet")
     from tests.fixtures.openai_server import chat_reply, serve
@@ -144,3 +171,22 @@ def test_openai_oracle_against_local_server(tmp_path: Path, monkeypatch: pytest.
     assert r["oracle"] == f"openai:gpt-4o@{server.base_url}"
     high = [b for b in r["buckets"] if b["lo"] == 0.8][0]
     assert (high["n"], high["correct"]) == (3, 3)
+
+
+def test_exact_arith_oracle(tmp_path: Path) -> None:
+    arith = pytest.importorskip("rzero_bench.micro.arith")
+    if not hasattr(arith, "solve"):
+        pytest.skip("rzero_bench.micro.arith.solve has not landed yet")
+    qs = [
+        Question(id="a", text="What is 3 + 4?"),
+        Question(id="b", text="What is 12 * 3?"),
+        Question(id="c", text="Write a poem about numbers."),
+    ]
+    vs = [
+        Vote(question_id="a", label="7", p_hat=0.9, m=10, answered=10),
+        Vote(question_id="b", label="35", p_hat=0.6, m=10, answered=10),
+        Vote(question_id="c", label="1", p_hat=0.2, m=10, answered=10),
+    ]
+    _write_run(tmp_path, qs, vs, kept=["b"])
+    r = label_accuracy(tmp_path, "exact-arith", grader=exact)["iterations"][1]
+    assert (r["n"], r["correct"], r["excluded"]["no_oracle"], r["oracle"]) == (2, 1, 1, "exact-arith")

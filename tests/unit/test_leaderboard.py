@@ -42,7 +42,7 @@ def _results(tmp: Path) -> Path:
     g["task_hash"] = "gsm8k-hash-v2"
     g["model"] = "tiny:s"
     (bad / "gsm8k.json").write_text(json.dumps(g))
-    (bad / "notes.json").write_text("{\"not\": \"a result\"}")
+    (bad / "notes.json").write_text('{"not": "a result"}')
     return res
 
 
@@ -66,7 +66,10 @@ def test_structure(tmp_path: Path) -> None:
     assert groups == {"Qwen3-4B-Base", "Qwen3-8B-Base", "OctoThinker-3B", "OctoThinker-8B", "tiny:s"}
     measured = [r for r in rows if r.source == "measured"]
     assert [r.name for r in measured if r.group == "tiny:s"] == [
-        "tiny-demo/results/iter_0", "tiny-demo/results/iter_1", "tiny-demo/results/iter_2"]
+        "tiny-demo/results/iter_0",
+        "tiny-demo/results/iter_1",
+        "tiny-demo/results/iter_2",
+    ]
     text = render_leaderboard(res)
     qwen = text.split("## Qwen3-4B-Base")[1].split("## ")[0]
     assert "| qwen3-4b-mmlu | measured | 60.00† | – | – | **60.00** | – |" in qwen
@@ -83,7 +86,9 @@ def test_reference_numbers_are_consistent() -> None:
         assert doc["source"] == "reported" and len(doc["rows"]) == 5
         for r in doc["rows"]:
             m = r["metrics"]
-            assert abs((m["math_avg"] + m["supergpqa"] + m["mmlu_pro"] + m["bbeh"]) / 4 - m["overall"]) <= 0.006
+            assert (
+                abs((m["math_avg"] + m["supergpqa"] + m["mmlu_pro"] + m["bbeh"]) / 4 - m["overall"]) <= 0.006
+            )
 
 
 def test_check_fails_on_stale_and_passes_when_fresh(tmp_path: Path) -> None:
@@ -104,10 +109,23 @@ def test_check_fails_on_stale_and_passes_when_fresh(tmp_path: Path) -> None:
 
 def test_check_cli_exit_code(tmp_path: Path) -> None:
     res = _results(tmp_path)
-    cmd = [sys.executable, "-m", "rzero_bench.cli", "leaderboard", "--check", "--results", str(res),
-           "--out", str(tmp_path / "lb")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rzero_bench.cli",
+        "leaderboard",
+        "--check",
+        "--results",
+        str(res),
+        "--out",
+        str(tmp_path / "lb"),
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    assert p.returncode == 1 and "rzero-bench leaderboard" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert (
+        p.returncode == 1
+        and "rzero-bench leaderboard" in p.stderr
+        and len(p.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_committed_leaderboard_is_fresh() -> None:
@@ -115,7 +133,9 @@ def test_committed_leaderboard_is_fresh() -> None:
     cwd = os.getcwd()
     try:
         os.chdir(ROOT)
-        assert render_leaderboard(Path("results"), Path("leaderboard")) == committed, "run `rzero-bench leaderboard`"
+        assert render_leaderboard(Path("results"), Path("leaderboard")) == committed, (
+            "run `rzero-bench leaderboard`"
+        )
     finally:
         os.chdir(cwd)
 

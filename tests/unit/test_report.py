@@ -37,7 +37,11 @@ def test_discover_run_and_results_dirs() -> None:
     assert [s.iteration for s in sets] == [0, 1, 2] and sets[0].run_dir == DEMO
     assert [s.iteration for s in discover(DEMO / "results")] == [0, 1, 2]
     flat = discover(DEMO / "results" / "iter_1")
-    assert len(flat) == 1 and flat[0].iteration is None and set(flat[0].tasks) == {"gsm8k", "math500", "mmlu_pro"}
+    assert (
+        len(flat) == 1
+        and flat[0].iteration is None
+        and set(flat[0].tasks) == {"gsm8k", "math500", "mmlu_pro"}
+    )
     with pytest.raises(UserError):
         discover(DEMO / "nope")
 
@@ -52,7 +56,10 @@ def test_primary_metric_and_names() -> None:
 
 def test_suite_means_follow_the_paper() -> None:
     # Qwen3-4B-Base base row: Overall = mean(Math avg, SuperGPQA, MMLU-Pro, BBEH) = 27.10
-    vals = {t: (0.4258, 0.0) for t in ("amc23", "aime24", "aime25", "math500", "gsm8k", "minerva_math", "olympiadbench")}
+    vals = {
+        t: (0.4258, 0.0)
+        for t in ("amc23", "aime24", "aime25", "math500", "gsm8k", "minerva_math", "olympiadbench")
+    }
     vals |= {"supergpqa": (0.2088, 0.0), "mmlu_pro": (0.3738, 0.0), "bbeh": (0.0757, 0.0)}
     m = suite_means(vals)
     assert m["overall"]["value"] == pytest.approx(0.27103, abs=1e-5) and m["overall"]["complete"]
@@ -69,12 +76,19 @@ def test_values_and_deltas(rep: dict) -> None:
     assert gsm["values"]["iter_0"]["value"] == pytest.approx(25 / 60)
     d2 = gsm["deltas"]["iter_2"]
     assert d2["delta"] == pytest.approx(41 / 60 - 25 / 60)
-    assert d2["ci"]["n_items"] == 60 and d2["ci"]["excludes_zero"] and d2["ci"]["lo"] < d2["delta"] < d2["ci"]["hi"]
+    assert (
+        d2["ci"]["n_items"] == 60
+        and d2["ci"]["excludes_zero"]
+        and d2["ci"]["lo"] < d2["delta"] < d2["ci"]["hi"]
+    )
     mmlu = _row(rep, "mmlu_pro")["deltas"]["iter_1"]
     assert mmlu["delta"] == 0.0 and not mmlu["ci"]["excludes_zero"]
     math = _row(rep, "math_avg")
     base_m = (25 / 60 + _row(rep, "math500")["values"]["iter_0"]["value"]) / 2
-    assert math["values"]["iter_0"]["value"] == pytest.approx(base_m) and not math["values"]["iter_0"]["complete"]
+    assert (
+        math["values"]["iter_0"]["value"] == pytest.approx(base_m)
+        and not math["values"]["iter_0"]["complete"]
+    )
     assert math["deltas"]["iter_2"]["ci"]["n_items"] == 100
     overall = _row(rep, "overall")["deltas"]["iter_2"]
     assert overall["delta"] == pytest.approx((math["deltas"]["iter_2"]["delta"] + 0.0) / 2)

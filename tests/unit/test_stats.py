@@ -32,7 +32,9 @@ def test_wilson_known_values() -> None:
 
 def test_normal_interval_and_stderr() -> None:
     lo, hi = normal_interval(50, 100)
-    assert lo == pytest.approx(0.5 - 1.959964 * 0.05, abs=1e-6) and hi == pytest.approx(0.5 + 1.959964 * 0.05, abs=1e-6)
+    assert lo == pytest.approx(0.5 - 1.959964 * 0.05, abs=1e-6) and hi == pytest.approx(
+        0.5 + 1.959964 * 0.05, abs=1e-6
+    )
     assert normal_interval(0, 5) == (0.0, 0.0)
     assert proportion_stderr(0.5, 100) == pytest.approx(0.05)
     assert proportion_stderr(0.5, 0) == 0.0
