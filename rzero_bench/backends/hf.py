@@ -196,7 +196,9 @@ class HFGenerator(BaseGenerator):
         local = Path(ident).expanduser()
         if local.exists():
             if not local.is_dir() or not (local / "config.json").is_file():
-                raise UserError(f"model path {ident} is not a model directory (no config.json); pass a checkpoint directory")
+                raise UserError(
+                    f"model path {ident} is not a model directory (no config.json); pass a checkpoint directory"
+                )
             ident = str(local)
         elif ident.startswith((".", "/", "~")) or os.sep in ident.strip("/").replace("/", "", 1):
             raise UserError(f"model path {ident} does not exist; pass a checkpoint directory or a hub id")
@@ -204,7 +206,9 @@ class HFGenerator(BaseGenerator):
         hf_logging.disable_progress_bar()
         try:
             tokenizer = AutoTokenizer.from_pretrained(ident, trust_remote_code=trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(ident, dtype=self.dtype, trust_remote_code=trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(
+                ident, dtype=self.dtype, trust_remote_code=trust_remote_code
+            )
         except Exception as exc:  # transformers raises OSError/ValueError/HF errors for missing models
             if not local.exists() and _hub_offline():
                 raise UserError(
@@ -215,7 +219,7 @@ class HFGenerator(BaseGenerator):
         finally:
             if bar:
                 hf_logging.enable_progress_bar()
-        model.to(self.device)
+        model.to(self.device)  # type: ignore[arg-type]
         model.eval()
 
         eos_ids: list[int] = []
@@ -277,10 +281,12 @@ class HFGenerator(BaseGenerator):
                 outs = self._run_batch(
                     [prompt_ids[i] for i, _ in chunk],
                     [row_rng(seeds[i], j) for i, j in chunk],
-                    SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens, stop=stop),
+                    SamplingParams(
+                        temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens, stop=stop
+                    ),
                 )
                 finished = 0
-                for ij, out in zip(chunk, outs):
+                for ij, out in zip(chunk, outs, strict=True):
                     results[ij] = out
                     rows_left[ij[0]] -= 1
                     finished += rows_left[ij[0]] == 0

@@ -246,7 +246,7 @@ def make_model_config(
         num_key_value_heads=spec.num_key_value_heads,
         head_dim=spec.head_dim,
         max_position_embeddings=spec.max_position_embeddings,
-        rope_theta=10000.0,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         tie_word_embeddings=True,
         initializer_range=initializer_range,
         bos_token_id=None,
@@ -321,10 +321,16 @@ def library_versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"tokenizers": tokenizers.__version__, "torch": torch.__version__, "transformers": transformers.__version__}
+    return {
+        "tokenizers": tokenizers.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
 
 
-def tiny_recipe(size: str, *, seed: int = DEFAULT_SEED, vocab_size: int = DEFAULT_VOCAB_SIZE) -> dict[str, Any]:
+def tiny_recipe(
+    size: str, *, seed: int = DEFAULT_SEED, vocab_size: int = DEFAULT_VOCAB_SIZE
+) -> dict[str, Any]:
     """Everything that determines a tiny build (its hash names the cache directory)."""
     spec = get_size(size)
     return {
@@ -347,7 +353,9 @@ def tiny_model_dir(size: str = "s", *, home: Path | None = None) -> Path:
     return Path(home or rzero_home()) / "models" / f"tiny-{size}-{recipe_hash(recipe)}"
 
 
-def save_model_and_tokenizer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, out_dir: Path) -> None:
+def save_model_and_tokenizer(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, out_dir: Path
+) -> None:
     """``save_pretrained`` both (safetensors; deterministic bytes for the same weights)."""
     from transformers.utils import logging as hf_logging
 
@@ -371,14 +379,18 @@ def build_tiny(size: str = "s", *, home: Path | None = None) -> Path:
         from transformers import GenerationConfig
 
         tokenizer = build_tokenizer(tiny_corpus(recipe["seed"]), recipe["vocab_size"])
-        eos_id = tokenizer.convert_tokens_to_ids(IM_END)
-        pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
-        config = make_model_config(size, padded_vocab_size(len(tokenizer)), eos_token_id=eos_id, pad_token_id=pad_id)
+        eos_id = int(tokenizer.convert_tokens_to_ids(IM_END))  # type: ignore[arg-type]
+        pad_id = int(tokenizer.convert_tokens_to_ids(PAD_TOKEN))  # type: ignore[arg-type]
+        config = make_model_config(
+            size, padded_vocab_size(len(tokenizer)), eos_token_id=eos_id, pad_token_id=pad_id
+        )
         model = init_model(config, seed=recipe["seed"])
         model.generation_config = GenerationConfig(eos_token_id=[eos_id, pad_id], pad_token_id=pad_id)
         save_model_and_tokenizer(model, tokenizer, tmp)
         n_params = sum(p.numel() for p in model.parameters())
-        atomic_write_json(tmp / "rzero_recipe.json", {**recipe, "n_params": n_params, "tokenizer_len": len(tokenizer)})
+        atomic_write_json(
+            tmp / "rzero_recipe.json", {**recipe, "n_params": n_params, "tokenizer_len": len(tokenizer)}
+        )
 
     return build_cached(target, _build)
 
@@ -400,7 +412,10 @@ def tiny_build_command(size: str = "s", sample: bool = False) -> None:
 
         request = GenerationRequest(
             messages=(
-                {"role": "system", "content": "Please reason step by step, and put your final answer within \\boxed{}."},
+                {
+                    "role": "system",
+                    "content": "Please reason step by step, and put your final answer within \\boxed{}.",
+                },
                 {"role": "user", "content": "What is 12 + 35?"},
             ),
             params=SamplingParams(n=1, temperature=1.0, max_tokens=48, seed=0),
