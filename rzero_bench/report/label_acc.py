@@ -54,6 +54,7 @@ __all__ = [
     "compute_label_accuracy",
     "label_acc_command",
     "label_accuracy",
+    "label_accuracy_for_iteration",
     "parse_oracle",
     "write_label_accuracy",
 ]
@@ -317,13 +318,15 @@ def compute_label_accuracy(
         by_p[key][1] += int(bool(it["correct"]))
     by_p_hat = [{"p_hat": p, **_block(c, n)} for p, (n, c) in sorted(by_p.items())]
 
+    overall = _block(sum(int(bool(it["correct"])) for it in scored), n_total)
     result: dict[str, Any] = {
         "schema_version": 1,
         "oracle": spec,
         "kind": kind,
         "iteration": iteration,
         "questions": len(votes),
-        **_block(sum(int(bool(it["correct"])) for it in scored), n_total),
+        **overall,
+        "overall": overall,
         "excluded": excluded,
         "edges": list(edges),
         "buckets": buckets,
@@ -355,6 +358,57 @@ def _iteration_dirs(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
+def _read_iteration(it_dir: Path) -> tuple[list[Question], list[Vote], set[str] | None]:
+    if not (it_dir / "votes.jsonl").exists():
+        raise UserError(f"{it_dir / 'votes.jsonl'} is missing; run the self-consistency stage first")
+    if not (it_dir / "questions.jsonl").exists():
+        raise UserError(f"{it_dir / 'questions.jsonl'} is missing; the label oracle needs the question texts")
+    questions = [Question.from_dict(r) for r in read_jsonl(it_dir / "questions.jsonl")]
+    votes = [Vote.from_dict(r) for r in read_jsonl(it_dir / "votes.jsonl")]
+    kept = None
+    if (it_dir / "solver_dataset.jsonl").exists():
+        kept = {
+            str(r["question_id"]) for r in read_jsonl(it_dir / "solver_dataset.jsonl") if "question_id" in r
+        }
+    return questions, votes, kept
+
+
+def _iteration_number(it_dir: Path) -> int | None:
+    suffix = Path(it_dir).name[len("iter_") :]
+    return int(suffix) if Path(it_dir).name.startswith("iter_") and suffix.isdigit() else None
+
+
+def label_accuracy_for_iteration(
+    iter_dir: Path,
+    oracle_spec: str | Oracle,
+    *,
+    data_dir: Path | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    samples: int = 1,
+    kind: str = "math",
+    grader: Grader | None = None,
+) -> dict[str, Any]:
+    """The pipeline stage: score one ``iter_<k>`` directory and return the summary (no items).
+
+    Writes only ``label_accuracy.items.jsonl`` (the per-question audit trail); the caller writes
+    ``label_accuracy.json`` (or use :func:`write_label_accuracy`). ``data_dir`` is accepted for the
+    pipeline's uniform call and unused: probe references travel inside questions.jsonl.
+    """
+    del data_dir
+    it_dir = Path(iter_dir)
+    oracle = (
+        parse_oracle(oracle_spec, api_key_env=api_key_env, samples=samples)
+        if isinstance(oracle_spec, str)
+        else oracle_spec
+    )
+    questions, votes, kept = _read_iteration(it_dir)
+    res = compute_label_accuracy(
+        questions, votes, oracle, kind=kind, kept_ids=kept, grader=grader, iteration=_iteration_number(it_dir)
+    )
+    atomic_write_jsonl(it_dir / "label_accuracy.items.jsonl", res["items"])
+    return {k: v for k, v in res.items() if k != "items"}
+
+
 def label_accuracy(
     run_dir: Path,
     oracle_spec: str | Oracle,
@@ -381,15 +435,7 @@ def label_accuracy(
         raise UserError(f"no iter_<k>/votes.jsonl in {run_dir}; run the self-consistency stage first")
     out: dict[str, Any] = {"run_dir": str(run_dir), "oracle": oracle.spec, "iterations": {}}
     for k, d in dirs:
-        if not (d / "questions.jsonl").exists():
-            raise UserError(f"{d / 'questions.jsonl'} is missing; the label oracle needs the question texts")
-        questions = [Question.from_dict(r) for r in read_jsonl(d / "questions.jsonl")]
-        votes = [Vote.from_dict(r) for r in read_jsonl(d / "votes.jsonl")]
-        kept = None
-        if (d / "solver_dataset.jsonl").exists():
-            kept = {
-                str(r["question_id"]) for r in read_jsonl(d / "solver_dataset.jsonl") if "question_id" in r
-            }
+        questions, votes, kept = _read_iteration(d)
         res = compute_label_accuracy(
             questions, votes, oracle, kind=kind, kept_ids=kept, edges=edges, grader=grader, iteration=k
         )

@@ -190,3 +190,21 @@ def test_exact_arith_oracle(tmp_path: Path) -> None:
     _write_run(tmp_path, qs, vs, kept=["b"])
     r = label_accuracy(tmp_path, "exact-arith", grader=exact)["iterations"][1]
     assert (r["n"], r["correct"], r["excluded"]["no_oracle"], r["oracle"]) == (2, 1, 1, "exact-arith")
+
+
+def test_pipeline_stage_function(tmp_path: Path) -> None:
+    from rzero_bench.report.label_acc import label_accuracy_for_iteration
+
+    qs = [Question(id="p1", text="1+1", source="probe:gsm8k", reference="2")]
+    vs = [Vote(question_id="p1", label="2", p_hat=0.8, m=10, answered=10)]
+    _write_run(tmp_path, qs, vs, kept=[])
+    r = label_accuracy_for_iteration(tmp_path / "iter_1", "reference", data_dir=None, grader=exact)
+    assert r["overall"] == {
+        "n": 1,
+        "correct": 1,
+        "accuracy": 1.0,
+        "stderr": 0.0,
+        "ci95": [pytest.approx(0.2065, abs=1e-4), 1.0],
+    }
+    assert r["iteration"] == 1 and "items" not in r and r["kept"]["n"] == 0
+    assert (tmp_path / "iter_1" / "label_accuracy.items.jsonl").exists()
