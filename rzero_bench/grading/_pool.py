@@ -1,8 +1,8 @@
 """A pool of killable worker processes with a hard wall-clock timeout per item.
 
 One dispatcher thread owns the workers; callers (any thread) submit jobs and wait on futures.
-Workers are forked from a ``forkserver`` that has already imported math-verify, so replacing a
-killed worker costs tens of milliseconds, not a sympy import. Each worker publishes the step it is
+Workers are started with ``spawn``; after the first kill a hot spare (already importing
+math-verify) is kept, so replacing a killed worker does not wait for a sympy import. Each worker publishes the step it is
 executing in a shared array; when a step outlives its deadline the worker is killed (SIGKILL),
 replaced, and the job is resubmitted with that step marked ``timeout`` (a crash marks it
 ``error``), so one pathological string never blocks the others.
@@ -96,6 +96,7 @@ class WorkerPool:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self.kills = 0
+        self._spare: _Worker | None = None
         self._start_failures = 0
         self._thread = threading.Thread(target=self._run, name="rzero-grading-dispatcher", daemon=True)
         self._thread.start()
@@ -119,11 +120,13 @@ class WorkerPool:
         self._wake()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=10)
-        for w in self._workers:
+        workers = self._workers + ([self._spare] if self._spare is not None else [])
+        for w in workers:
             with contextlib.suppress(Exception):
                 w.conn.send(None)
             w.kill()
         self._workers.clear()
+        self._spare = None
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -157,21 +160,29 @@ class WorkerPool:
             if queued and len(self._workers) < self.size:
                 while len(self._workers) < self.size:
                     self._workers.append(_Worker(self._ctx))
+            if (self._spare is None and len(self._workers) == self.size
+                    and all(w.ready for w in self._workers)):
+                self._spare = _Worker(self._ctx)  # hot spare: replacing a killed worker is instant
             self._assign()
             now = time.monotonic()
             wait_for = 0.5
             for w in self._workers:
                 if w.job is not None:
                     wait_for = min(wait_for, max(0.0, w.deadline() - now) + 0.005)
-            ready = wait([self._wake_r] + [w.conn for w in self._workers], timeout=wait_for)
+            spare = [self._spare.conn] if self._spare is not None else []
+            ready = wait([self._wake_r] + [w.conn for w in self._workers] + spare, timeout=wait_for)
             for obj in ready:
                 if obj == self._wake_r:
                     with contextlib.suppress(OSError):
                         while os.read(self._wake_r, 4096):
                             pass
                     continue
-                w = next(x for x in self._workers if x.conn is obj)
-                self._receive(w)
+                if self._spare is not None and obj is self._spare.conn:
+                    self._receive_spare(self._spare)
+                    continue
+                w = next((x for x in self._workers if x.conn is obj), None)
+                if w is not None:
+                    self._receive(w)
             self._check_deadlines()
 
     def _assign(self) -> None:
@@ -208,6 +219,16 @@ class WorkerPool:
         else:
             job.future.set_exception(RuntimeError(msg[2]))
 
+    def _receive_spare(self, w: _Worker) -> None:
+        try:
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            w.kill()
+            self._spare = None
+            return
+        if msg[0] == "ready":
+            w.ready = True
+
     def _crashed(self, w: _Worker) -> None:
         job = w.job
         step = w.step() if job is not None else None
@@ -222,7 +243,8 @@ class WorkerPool:
         job.crashes += 1
         if step is not None and step not in job.skip and job.crashes <= _MAX_CRASHES:
             job.skip[step] = "error"
-            self._requeue(job)
+            if not self._resolve_locally(job):
+                self._requeue(job)
         elif job.crashes <= _MAX_CRASHES:
             self._requeue(job)
         else:
@@ -247,7 +269,25 @@ class WorkerPool:
                     job.future.set_exception(RuntimeError("grading job timed out"))
                     continue
             job.skip[step] = "timeout"
-            self._requeue(job)
+            if not self._resolve_locally(job):
+                self._requeue(job)
+
+    @staticmethod
+    def _resolve_locally(job: _Job) -> bool:
+        """Finish a grade job whose every item is already known (timed out / crashed) without
+        waiting for a replacement worker."""
+        if job.kind != "grade":
+            return False
+        preds = job.payload[1]
+        gold = job.skip.get((1, -1, 0))
+        results = []
+        for i in range(len(preds)):
+            status = gold or job.skip.get((1, i, 0)) or job.skip.get((2, i, 0))
+            if status is None:
+                return False
+            results.append((status, None, ("reference: " if gold else "prediction: ") + status))
+        job.future.set_result(results)
+        return True
 
     def _requeue(self, job: _Job) -> None:
         with self._lock:
@@ -256,7 +296,9 @@ class WorkerPool:
     def _replace(self, w: _Worker) -> None:
         w.kill()
         idx = self._workers.index(w)
-        self._workers[idx] = _Worker(self._ctx)
+        spare, self._spare = self._spare, None
+        self._workers[idx] = spare if spare is not None else _Worker(self._ctx)
+        self._spare = _Worker(self._ctx)
 
     def _fail_all(self, msg: str) -> None:
         with self._lock:
@@ -275,9 +317,7 @@ def _cpu_count() -> int:
 
 
 def _context() -> Any:
-    methods = mp.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["rzero_bench.grading._worker"])
-        return ctx
-    return mp.get_context("spawn")  # pragma: no cover - Windows/macOS fallback
+    # "spawn" talks to its children over pipes only: no fork of a threaded parent (unsafe), and no
+    # AF_UNIX connect (the forkserver's), which socket-restricted environments such as
+    # pytest-socket refuse. Its cost, a sympy import per new worker, is hidden by a hot spare.
+    return mp.get_context("spawn")

@@ -1,0 +1,193 @@
+"""Tests for rzero_bench.grading: the answer table, timeouts, hostile input, clustering."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rzero_bench.errors import UserError
+from rzero_bench.grading import (
+    equivalence_classes,
+    equivalence_classes_many,
+    grade,
+    grade_many,
+    shutdown_pool,
+)
+from rzero_bench.records import Verdict
+
+from grading_cases import CASES
+
+KINDS = ("math", "choice", "bbeh", "exact")
+
+
+@pytest.fixture(scope="module")
+def table_verdicts() -> dict[int, Verdict]:
+    """Grade the whole table once, batched per kind (the way evaluation calls the grader)."""
+    out: dict[int, Verdict] = {}
+    for kind in KINDS:
+        rows = [(i, c) for i, c in enumerate(CASES) if c[0] == kind]
+        verdicts = grade_many([c[1] for _, c in rows], [c[2] for _, c in rows], kind=kind, timeout=10)
+        out.update({i: v for (i, _), v in zip(rows, verdicts)})
+    return out
+
+
+def test_table_is_big_and_has_both_verdicts() -> None:
+    assert len(CASES) >= 80
+    assert sum(c[3] for c in CASES) >= 20
+    assert sum(not c[3] for c in CASES) >= 20
+
+
+@pytest.mark.parametrize(("index", "case"), list(enumerate(CASES)), ids=[f"{c[0]}:{c[1]}|{c[2]}" for c in CASES])
+def test_table(index: int, case: tuple[str, str, str, bool], table_verdicts: dict[int, Verdict]) -> None:
+    kind, reference, prediction, expected = case
+    v = table_verdicts[index]
+    assert v.status == "ok", v
+    assert v.correct is expected, v
+
+
+def test_single_grade_matches_batch() -> None:
+    assert grade(reference=r"\frac{1}{2}", prediction="0.5", kind="math").correct is True
+    assert grade(reference="(3,4]", prediction="[3,4]", kind="math").correct is False
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("prediction", [None, "", "   "])
+def test_no_answer(kind: str, prediction: str | None) -> None:
+    assert grade(reference="5", prediction=prediction, kind=kind) == Verdict(
+        correct=False, status="ok", method="no_answer"
+    )
+
+
+def test_statuses() -> None:
+    v = grade(reference="C", prediction="no letter here", kind="choice")
+    assert (v.status, v.correct) == ("unparseable", None)
+    v = grade(reference="42", prediction="", kind="math")
+    assert v.method == "no_answer"
+    v = grade(reference=r"\frac{1}{2}", prediction=r"\frac{", kind="math")
+    assert v.status in ("unparseable", "ok") and v.correct is not True
+    v = grade(reference="", prediction="1", kind="math")
+    assert v.status == "error"
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(UserError, match="unknown grading kind"):
+        grade(reference="1", prediction="1", kind="nope")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="timeout"):
+        grade(reference="1", prediction="2", kind="math", timeout=0)
+    with pytest.raises(UserError, match="2 references but 1 predictions"):
+        grade_many(["1", "2"], ["1"], kind="math")
+
+
+PATHOLOGICAL = {
+    "tower": "9^{9^{9^9}}",
+    "factorial": "(10^6)!",
+    "10k-chars": "(x+1)" * 2000,
+}
+
+
+@pytest.mark.parametrize("prediction", list(PATHOLOGICAL.values()), ids=list(PATHOLOGICAL))
+def test_pathological_inputs_time_out_and_pool_recovers(prediction: str) -> None:
+    grade(reference="1", prediction="1+1", kind="math")  # warm the pool
+    start = time.monotonic()
+    v = grade(reference="5", prediction=prediction, kind="math", timeout=2)
+    elapsed = time.monotonic() - start
+    assert v.status == "timeout" and v.correct is None, v
+    assert elapsed < 3.0
+    assert grade(reference=r"\frac{1}{3}", prediction=r"\dfrac{2}{6}", kind="math", timeout=2).correct is True
+    assert grade(reference=r"\sqrt{2}", prediction=r"\sqrt{3}", kind="math", timeout=2).correct is False
+
+
+def test_timeout_in_a_batch_only_hits_that_item() -> None:
+    refs = ["5", r"\frac{1}{2}", "5", r"\sqrt{8}"]
+    preds = ["9^{9^{9^9}}", "0.5", r"\sqrt{25}", r"2\sqrt{2}"]
+    start = time.monotonic()
+    vs = grade_many(refs, preds, kind="math", timeout=2)
+    assert time.monotonic() - start < 4.0
+    assert [v.status for v in vs] == ["timeout", "ok", "ok", "ok"]
+    assert [v.correct for v in vs] == [None, True, True, True]
+
+
+HOSTILE = [
+    "__import__('os').system('touch {p}')",
+    r"\boxed{__import__('os').system('touch {p}')}",
+    "exec(\"open('{p}', 'w')\")",
+    "eval(\"__import__('os').system('touch {p}')\")",
+    "().__class__.__base__.__subclasses__()",
+    "lambda: open('{p}', 'w')",
+    r"\text{__import__('os').system('touch {p}')}",
+]
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+@pytest.mark.parametrize("kind", KINDS)
+def test_hostile_strings_execute_nothing(template: str, kind: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "X"
+    hostile = template.replace("{p}", str(target))
+    grade(reference="5", prediction=hostile, kind=kind, timeout=3)  # type: ignore[arg-type]
+    grade(reference=hostile, prediction="5", kind=kind, timeout=3)  # type: ignore[arg-type]
+    equivalence_classes([hostile, "5", hostile + " "], kind=kind, timeout=3)  # type: ignore[arg-type]
+    assert not target.exists()
+    assert not (tmp_path / "X").exists() and list(tmp_path.iterdir()) == []
+
+
+CLASSES = [
+    ("math", [r"\frac{1}{2}", "0.5", "1/2", r"\dfrac12", "3", "junk words", "3.0", r"\frac{2}{4}"],
+     [[0, 1, 2, 3, 7], [4, 6], [5]]),
+    ("math", ["27", "27.0", "027", "28", "28", "27"], [[0, 1, 2, 5], [3, 4]]),
+    ("math", ["1", "2", "3"], [[0], [1], [2]]),
+    ("math", ["2", "1", "1", "2"], [[0, 3], [1, 2]]),  # tie: earliest first index first
+    ("math", [], []),
+    ("math", [r"\text{Evelyn}", "Evelyn", "Bob", r"\textbf{bob}"], [[0, 1], [2, 3]]),
+    ("math", ["(3,4]", "(3, 4]", "[3,4]", r"\left(3,4\right]"], [[0, 1, 3], [2]]),
+    ("math", ["1,000", "1000", r"10^3", "100"], [[0, 1, 2], [3]]),
+    ("math", [r"90^\circ", "90", r"\frac{\pi}{2}"], [[0, 1], [2]]),
+    ("math", ["x^2+2x+1", "(x+1)^2", "x^2+1"], [[0, 1], [2]]),
+    ("choice", ["C", "(C)", r"\text{C}", "D", "C."], [[0, 1, 2, 4], [3]]),
+    ("bbeh", ["(E)", "e", "E.", "d"], [[0, 1, 2], [3]]),
+    ("exact", ["a b", "a  b", "A b"], [[0, 1], [2]]),
+]
+
+
+@pytest.mark.parametrize(("kind", "answers", "expected"), CLASSES)
+def test_equivalence_classes(kind: str, answers: list[str], expected: list[list[int]]) -> None:
+    assert equivalence_classes(answers, kind=kind) == expected  # type: ignore[arg-type]
+
+
+def test_equivalence_classes_many_matches_single() -> None:
+    sets = [answers for kind, answers, _ in CLASSES if kind == "math"]
+    assert equivalence_classes_many(sets) == [equivalence_classes(s) for s in sets]
+
+
+def test_equivalence_classes_with_pathological_member() -> None:
+    start = time.monotonic()
+    classes = equivalence_classes([r"\frac{1}{2}", "9^{9^{9^9}}", "0.5", "9^{9^{9^9}}"], timeout=2)
+    assert time.monotonic() - start < 8.0
+    assert classes == [[0, 2], [1, 3]]
+
+
+def test_called_from_threads() -> None:
+    results: dict[int, bool | None] = {}
+
+    def work(i: int) -> None:
+        v = grade(reference=rf"\frac{{{i}}}{{{i + 1}}}", prediction=rf"\dfrac{{{2 * i}}}{{{2 * i + 2}}}",
+                  kind="math")
+        results[i] = v.correct
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, 7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results == {i: True for i in range(1, 7)}
+
+
+def test_shutdown_and_restart() -> None:
+    assert grade(reference=r"\sqrt{4}", prediction="2", kind="math").correct is True
+    shutdown_pool()
+    shutdown_pool()  # idempotent
+    assert grade(reference=r"\sqrt{9}", prediction=r"\frac{6}{2}", kind="math").correct is True
