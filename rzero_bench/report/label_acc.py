@@ -463,7 +463,7 @@ def label_acc_command(
             t.add_column(col, justify="right")
         for b in r["buckets"]:
             t.add_row(
-                f"({b['lo']:.1f}, {b['hi']:.1f}]",
+                ("[" if b["lo"] == r["edges"][0] else "(") + f"{b['lo']:.1f}, {b['hi']:.1f}]",
                 str(b["n"]),
                 _fmt(b["accuracy"]),
                 f"[{_fmt(b['ci95'][0])}, {_fmt(b['ci95'][1])}]",
@@ -474,7 +474,7 @@ def label_acc_command(
         )
         console.print(t)
         kept = r.get("kept")
-        extra = f"; kept subset {_fmt(kept['accuracy'])}% of {kept['n']}" if kept else ""
+        extra = f"; kept subset {_fmt(kept['accuracy'])}% of {kept['n']}" if kept and kept["n"] else ""
         ece = f"{100 * r['ece']:.1f}" if r.get("ece") is not None else "–"
         console.print(f"ECE {ece} points; excluded {r['excluded']}{extra}")
         console.print(f"wrote {Path(run_dir) / f'iter_{k}' / 'label_accuracy.json'}")
