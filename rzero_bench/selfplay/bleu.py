@@ -92,63 +92,85 @@ def _smoothed(num: int, den: int, smoothing: Smoothing, epsilon: float) -> float
     raise ValueError(f"unknown smoothing {smoothing!r}; use 'method1' or 'method0'")
 
 
-def _features(token_lists: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(doc ids, feature ids, number of features): one row per (string, n-gram, copy k)."""
-    vocab: dict[tuple[tuple[str, ...], int], int] = {}
-    docs: list[int] = []
-    feats: list[int] = []
-    for d, toks in enumerate(token_lists):
-        for g, c in _ngram_counts(toks, n).items():
-            for k in range(c):
-                key = (g, k)
-                f = vocab.get(key)
-                if f is None:
-                    f = vocab[key] = len(vocab)
-                docs.append(d)
-                feats.append(f)
-    return np.asarray(docs, dtype=np.int64), np.asarray(feats, dtype=np.int64), len(vocab)
+class _Tokens:
+    """All strings' tokens as one int array, with the string (doc) of every position."""
+
+    def __init__(self, token_lists: Sequence[Sequence[str]]) -> None:
+        vocab: dict[str, int] = {}
+        ids = [vocab.setdefault(tok, len(vocab)) for toks in token_lists for tok in toks]
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.vocab_size = max(1, len(vocab))
+        lengths = np.array([len(t) for t in token_lists], dtype=np.int64)
+        self.size = len(token_lists)
+        self.doc = np.repeat(np.arange(self.size, dtype=np.int64), lengths)
+        ends = np.cumsum(lengths)
+        self.left = ends[self.doc] - np.arange(len(self.ids))  # tokens left in its string, incl. itself
+
+    def postings(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(docs, group starts): docs grouped by feature (n-gram g, copy k); each group ascending.
+
+        A string with c copies of g contributes to features (g, 0..c-1), so the number of shared
+        features of two strings is ``sum_g min(c_a(g), c_b(g))``.
+        """
+        starts_pos = np.flatnonzero(self.left >= n)
+        if len(starts_pos) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if self.vocab_size**n < 1 << 62:
+            key = self.ids[starts_pos].copy()
+            for k in range(1, n):
+                key = key * self.vocab_size + self.ids[starts_pos + k]
+        else:  # huge vocabularies: number the n-grams through a lexicographic sort
+            cols = np.stack([self.ids[starts_pos + k] for k in range(n)], axis=1)
+            _, key = np.unique(cols, axis=0, return_inverse=True)
+            key = key.reshape(-1).astype(np.int64)
+        docs = self.doc[starts_pos]
+        order = np.lexsort((docs, key))
+        key, docs = key[order], docs[order]
+        new_run = np.r_[True, (key[1:] != key[:-1]) | (docs[1:] != docs[:-1])]
+        run_start = np.maximum.accumulate(np.where(new_run, np.arange(len(key)), 0))
+        copy = np.arange(len(key)) - run_start  # k-th occurrence of g in this string
+        order = np.lexsort((docs, copy, key))
+        key, copy, docs = key[order], copy[order], docs[order]
+        group_start = np.flatnonzero(np.r_[True, (key[1:] != key[:-1]) | (copy[1:] != copy[:-1])])
+        return docs, group_start
 
 
-def _clipped_matches(token_lists: Sequence[Sequence[str]], n: int, dense_df: int | None = None) -> np.ndarray:
-    """Symmetric integer matrix ``M[a, b] = sum_g min(c_a(g), c_b(g))`` over the n-grams g."""
-    size = len(token_lists)
-    docs, feats, nfeat = _features(token_lists, n)
-    out = np.zeros((size, size), dtype=np.int64)
-    if nfeat == 0:
+def _condensed_index(a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
+    """Position of pair (a, b), a < b, in ``np.triu_indices(size, 1)`` order."""
+    return a * (2 * size - a - 1) // 2 + (b - a - 1)
+
+
+def _clipped_matches(
+    tokens: _Tokens, n: int, iu: np.ndarray, ju: np.ndarray, dense_df: int | None = None
+) -> np.ndarray:
+    """``sum_g min(c_i(g), c_j(g))`` over the n-grams g, for every pair (iu[k], ju[k]) with i < j."""
+    size = tokens.size
+    out = np.zeros(len(iu), dtype=np.int64)
+    docs, starts = tokens.postings(n)
+    if len(docs) == 0:
         return out
-    df = np.bincount(feats, minlength=nfeat)
+    lengths = np.diff(np.r_[starts, len(docs)])
     if dense_df is None:
         dense_df = max(8, size // 24)
-    keep = df[feats] >= 2  # a feature seen in one string only matches nothing else
-    docs, feats = docs[keep], feats[keep]
-    dense_mask = df[feats] >= dense_df
     # frequent features: one dense 0/1 matrix product (exact in float32 below 2**24)
-    if dense_mask.any():
-        dfeats = feats[dense_mask]
-        uniq, col = np.unique(dfeats, return_inverse=True)
-        x = np.zeros((size, len(uniq)), dtype=np.float32)
-        x[docs[dense_mask], col] = 1.0
-        out += np.rint(x @ x.T).astype(np.int64)
-    # rare features: every pair of strings sharing one
-    sdocs, sfeats = docs[~dense_mask], feats[~dense_mask]
-    if len(sfeats):
-        order = np.lexsort((sdocs, sfeats))
-        sdocs, sfeats = sdocs[order], sfeats[order]
-        starts = np.flatnonzero(np.r_[True, sfeats[1:] != sfeats[:-1]])
-        lengths = np.diff(np.r_[starts, len(sfeats)])
-        pair_a: list[np.ndarray] = []
-        pair_b: list[np.ndarray] = []
-        for length in np.unique(lengths):
-            group = starts[lengths == length]
-            members = sdocs[group[:, None] + np.arange(length)[None, :]]  # (groups, length)
-            ia, ib = np.triu_indices(int(length), k=1)
-            pair_a.append(members[:, ia].ravel())
-            pair_b.append(members[:, ib].ravel())
-        a = np.concatenate(pair_a)
-        b = np.concatenate(pair_b)
-        flat = np.bincount(a * size + b, minlength=size * size).reshape(size, size)
-        out += flat + flat.T
-    np.fill_diagonal(out, 0)
+    dense = np.flatnonzero(lengths >= dense_df)
+    if len(dense):
+        col = np.repeat(np.arange(len(dense)), lengths[dense])
+        rows = docs[
+            np.concatenate([np.arange(s, s + c) for s, c in zip(starts[dense], lengths[dense], strict=True)])
+        ]
+        x = np.zeros((size, len(dense)), dtype=np.float32)
+        x[rows, col] = 1.0
+        out += np.rint((x @ x.T)[iu, ju]).astype(np.int64)
+    # rare features (seen in 2 .. dense_df - 1 strings): every pair of strings sharing one
+    pair_idx: list[np.ndarray] = []
+    for length in np.unique(lengths[(lengths >= 2) & (lengths < dense_df)]).tolist():
+        group = starts[lengths == length]
+        members = docs[group[:, None] + np.arange(length)[None, :]]  # (groups, length), ascending
+        ia, ib = np.triu_indices(length, k=1)
+        pair_idx.append(_condensed_index(members[:, ia].ravel(), members[:, ib].ravel(), size))
+    if pair_idx:
+        out += np.bincount(np.concatenate(pair_idx), minlength=len(iu))
     return out
 
 
@@ -169,9 +191,13 @@ def _lookup(a: np.ndarray, b: np.ndarray, fn: Callable[[int, int], float]) -> np
     return values[inverse]
 
 
-def _log_table(nums: np.ndarray, dens: np.ndarray, smoothing: Smoothing, epsilon: float) -> np.ndarray:
-    """``math.log`` of the (smoothed) precision for each (numerator, denominator) pair."""
-    return _lookup(nums, dens, lambda num, den: math.log(_smoothed(num, den, smoothing, epsilon)))
+def _geo_mean(row: list[int], weights: Sequence[float], smoothing: Smoothing, epsilon: float) -> float:
+    hyp_len, clips = row[0], row[1:]
+    logs = [
+        w * math.log(_smoothed(num, max(1, hyp_len - n + 1), smoothing, epsilon))
+        for n, (w, num) in enumerate(zip(weights, clips, strict=True), start=1)
+    ]
+    return math.exp(math.fsum(logs))
 
 
 def bleu_upper(
@@ -187,23 +213,35 @@ def bleu_upper(
     if size < 2:
         return iu, ju, np.zeros(0, dtype=np.float64)
     toks = [tokenize(t) for t in texts]
+    tokens = _Tokens(toks)
     lengths = np.array([len(t) for t in toks], dtype=np.int64)
     hyp_len, ref_len = lengths[iu], lengths[ju]
     scores = np.zeros(len(iu), dtype=np.float64)
-    logs: list[np.ndarray] = []
+    nums: list[np.ndarray] = []
     live: np.ndarray | None = None
-    for n, w in enumerate(weights, start=1):
-        matches = _clipped_matches(toks, n)[iu, ju]
+    for n in range(1, len(weights) + 1):
+        matches = _clipped_matches(tokens, n, iu, ju)
         if live is None:
             live = np.flatnonzero(matches > 0)  # nltk returns 0 when no unigram matches
-        num = matches[live]
-        den = np.maximum(1, hyp_len[live] - n + 1)
-        logs.append(float(w) * _log_table(num, den, smoothing, epsilon))
+        nums.append(matches[live])
     if live is None or len(live) == 0:
         return iu, ju, scores
-    # math.fsum is correctly rounded: reproduce it exactly rather than with a plain float sum
-    sums = list(map(math.fsum, zip(*(lg.tolist() for lg in logs), strict=True)))
-    geo = np.fromiter(map(math.exp, sums), dtype=np.float64, count=len(sums))
+    # exp(fsum_n w_n log p_n) depends only on (len_hyp, clip_1..clip_N): evaluate it with math
+    # (correctly rounded fsum, libm log/exp, exactly as nltk) once per distinct tuple
+    cols = [hyp_len[live], *nums]
+    base = int(lengths.max()) + 1
+    if base ** len(cols) < 1 << 62:  # pack each tuple into one int64: a 1-d unique is fast
+        key = cols[0].copy()
+        for c in cols[1:]:
+            key = key * base + c
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        uniq = np.stack([c[first] for c in cols], axis=1)
+    else:
+        uniq, inverse = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
+    geo_table = np.array(
+        [_geo_mean(row, weights, smoothing, epsilon) for row in uniq.tolist()], dtype=np.float64
+    )
+    geo = geo_table[inverse.reshape(-1)]
     h, r = hyp_len[live], ref_len[live]
     bp = np.ones(len(live), dtype=np.float64)
     short = h <= r
