@@ -29,11 +29,12 @@ place, so a killed stage never leaves half a checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,9 @@ class GRPOSettings:
     save_steps: int | None = None  # None = no intermediate checkpoints
     save_total_limit: int | None = 1
     logging_steps: int = 1
+    # CPU only: torch threads while training (None = leave torch's setting). 1 is the default because
+    # small models on a shared 2-core machine were 10x slower with 2 threads (thread contention).
+    cpu_threads: int | None = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -250,14 +254,32 @@ def _progress_callback(progress: ProgressFn | None) -> list[Any]:
         return []
     from transformers import TrainerCallback
 
+    report: ProgressFn = progress
+
     class _Progress(TrainerCallback):  # type: ignore[misc]
         def on_log(
             self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
         ) -> None:
             if state.is_world_process_zero:
-                progress(int(state.global_step), int(state.max_steps), dict(logs or {}))
+                report(int(state.global_step), int(state.max_steps), dict(logs or {}))
 
     return [_Progress()]
+
+
+@contextlib.contextmanager
+def _cpu_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` torch threads on a CPU-only machine for the duration (restored afterwards)."""
+    if n is None or _cuda_available():
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _save_final(trainer: Any, out_dir: Path) -> None:
@@ -337,9 +359,14 @@ def _train(
         processing_class=tokenizer,
         callbacks=_progress_callback(progress),
     )
-    start = time.perf_counter()
-    result = trainer.train()
-    wall = time.perf_counter() - start
+    if progress is not None:  # the caller shows progress: drop the Trainer's dict printing
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    with _cpu_threads(settings.cpu_threads):
+        start = time.perf_counter()
+        result = trainer.train()
+        wall = time.perf_counter() - start
     if int(trainer.state.global_step) < settings.max_steps:
         raise TrainingError(
             f"{role} GRPO stopped after {trainer.state.global_step} of {settings.max_steps} steps; "

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from rzero_bench.backends.base import Generator
 from rzero_bench.prompts import solver_messages
-from rzero_bench.records import ChallengerScore, GenerationRequest, SamplingParams
+from rzero_bench.records import ChallengerScore, GenerationRequest, GradeKind, SamplingParams
 
 __all__ = [
     "ChallengerReward",
@@ -264,7 +264,7 @@ class SolverRewardOptions:
 
     format_weight: float = 0.0  # paper 0.0; official code 0.1
     format_regex: str | None = None  # fullmatch (DOTALL) defining "well formatted"; None = has \boxed{}
-    kind: str = "math"
+    kind: GradeKind = "math"
     timeout: float = 5.0
 
     def __post_init__(self) -> None:
