@@ -74,13 +74,14 @@ def eval_(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai backend: name of the env var holding the key."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: prompts per generate() call."),
+    max_samples: Optional[int] = typer.Option(None, "--max-samples", min=1, help="Cap k of sampled metrics (mean@k, maj@k, pass@k) for quick runs; labels show the k used."),
 ) -> None:
     """Score a checkpoint on benchmark tasks; writes <task>.json and <task>.samples.jsonl."""
     from rzero_bench.evaluate import eval_command
 
     eval_command(model=model, suite=suite, tasks=tasks, backend=backend, limit=limit, seed=seed,
                  max_tokens=max_tokens, output=output, data_dir=_data_dir(data_dir), tasks_dir=tasks_dir,
-                 base_url=base_url, api_key_env=api_key_env, batch_size=batch_size)
+                 base_url=base_url, api_key_env=api_key_env, batch_size=batch_size, max_samples=max_samples)
 
 
 @app.command()

@@ -215,10 +215,11 @@ def evaluate_task(
     max_tokens: int | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    max_samples: int | None = None,
 ) -> tuple[EvalResult, list[dict[str, Any]]]:
     """Generate, extract, grade and score one task over ``docs``; returns (result, sample rows)."""
     start = time.perf_counter()
-    passes = spec.passes(max_tokens, seed)
+    passes = spec.passes(max_tokens, seed, max_samples)
     kind = spec.metadata.grader
     prompts: list[list[dict[str, str]]] = []
     refs: list[str] = []
@@ -330,11 +331,13 @@ def evaluate(
     max_tokens: int | None = None,
     progress: bool = True,
     skip_missing: bool = False,
+    max_samples: int | None = None,
 ) -> dict[str, EvalResult]:
     """Evaluate every task with one (already loaded) generator; writes results under ``out_dir``.
 
     ``skip_missing``: a task whose local file is absent from ``data_dir`` is skipped with a warning
     (listed in ``eval_summary.md``) instead of failing; used for suites (SuperGPQA has no mirror).
+    ``max_samples`` caps k of sampled metrics for quick runs (labels then read e.g. ``mean@4``).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -370,7 +373,7 @@ def evaluate(
                 if progress:
                     bar.advance(tid, k)
 
-            result, rows = evaluate_task(generator, spec, docs, seed=seed, max_tokens=max_tokens, progress=_advance, on_total=_total)
+            result, rows = evaluate_task(generator, spec, docs, seed=seed, max_tokens=max_tokens, progress=_advance, on_total=_total, max_samples=max_samples)
             if limit is not None:
                 result = EvalResult.from_dict({**result.to_dict(), "limit": limit})
             atomic_write_jsonl(out / f"{spec.task}.samples.jsonl", rows)
@@ -507,6 +510,7 @@ def eval_command(
     base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     batch_size: int = 16,
+    max_samples: int | None = None,
 ) -> dict[str, EvalResult]:
     """`rzero-bench eval`: resolve tasks, check the data is reachable, load the model once, evaluate."""
     from rzero_bench.backends import make_generator
@@ -538,7 +542,7 @@ def eval_command(
     out = output if output is not None else Path("results") / _model_name(model)
     with make_generator(backend, model, **options) as gen:
         return evaluate(gen, specs, out, data_dir=data_dir, limit=limit, seed=seed, max_tokens=max_tokens,
-                        progress=True, skip_missing=bool(suite))
+                        progress=True, skip_missing=bool(suite), max_samples=max_samples)
 
 
 def rescore_command(*, results_dir: Path, tasks_dir: Path | None = None) -> dict[str, EvalResult]:

@@ -193,8 +193,11 @@ class TaskSpec(_Strict):
     def hash(self) -> str:
         return task_hash(self)
 
-    def passes(self, max_tokens: int | None = None, seed: int = 0) -> list[SamplingPass]:
-        """Generation passes the metrics need: the main pass (``acc``), then one per sampled setting."""
+    def passes(self, max_tokens: int | None = None, seed: int = 0, max_samples: int | None = None) -> list[SamplingPass]:
+        """Generation passes the metrics need: the main pass (``acc``), then one per sampled setting.
+
+        ``max_samples`` caps k of the sampled metrics (quick runs); their labels show the k used.
+        """
         g = self.generation_kwargs
         budget = max_tokens or g.max_gen_toks
         out = [
@@ -213,6 +216,8 @@ class TaskSpec(_Strict):
         groups: dict[tuple[float, float, int], list[MetricSpec]] = {}
         for m in self.metadata.metrics:
             if m.name != "acc":
+                if max_samples is not None and m.k > max_samples:
+                    m = m.model_copy(update={"k": max_samples})
                 groups.setdefault((m.temperature, m.top_p, m.top_k), []).append(m)
         for (t, p, k), ms in groups.items():
             out.append(
