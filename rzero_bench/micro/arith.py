@@ -405,7 +405,7 @@ def extract_expression(question: str) -> str | None:
     for pat, rep in _WORD_OPS:
         text = re.sub(pat, f" {rep} ", text, flags=re.IGNORECASE)
     # " x " between numbers as multiplication ("7 x 8")
-    text = re.sub(r"(?<=[\d)])\s*[xX]\s*(?=[\d(])", "*", text)
+    text = re.sub(r"(?<=[\d)])\s+[xX]\s+(?=[\d(])", "*", text)
     runs = [m for m in _EXPR_RUN.finditer(text) if re.search(r"\d", m.group())]
     if len(runs) != 1:
         return None
