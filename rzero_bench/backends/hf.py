@@ -164,7 +164,12 @@ class _StopStrings:
 
 
 class HFGenerator(BaseGenerator):
-    """Local transformers model; ``batch_size`` is the number of sequences (rows) per ``generate`` call."""
+    """Local transformers model; ``batch_size`` is the number of sequences (rows) per ``generate`` call.
+
+    ``threads`` sets torch's intra-op thread count while generating (restored afterwards); None
+    leaves it alone. On a CPU shared with other processes, ``threads=1`` is often much faster for
+    the tiny models (OpenMP threads spin-wait for each other on an oversubscribed machine).
+    """
 
     name = "hf"
 
@@ -176,11 +181,13 @@ class HFGenerator(BaseGenerator):
         dtype: Any = "auto",
         batch_size: int = 16,
         trust_remote_code: bool = False,
+        threads: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         self.model_id = str(model)
         self.batch_size = int(batch_size)
+        self.threads = threads
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.tokenizer, self.model = self._load(trust_remote_code)
@@ -271,6 +278,40 @@ class HFGenerator(BaseGenerator):
             n_rows = 1 if p.greedy else p.n
             groups.setdefault(key, []).extend((i, j) for j in range(n_rows))
 
+        import torch
+
+        old_threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            results = self._run_groups(requests, prompt_ids, seeds, groups, progress)
+        finally:
+            if self.threads:
+                torch.set_num_threads(old_threads)
+
+        generations = []
+        for i, req in enumerate(requests):
+            n = req.params.n
+            samples = [results[(i, 0)]] * n if req.params.greedy else [results[(i, j)] for j in range(n)]
+            generations.append(
+                Generation(
+                    texts=tuple(s[0] for s in samples),
+                    finish_reasons=tuple(s[1] for s in samples),
+                    completion_tokens=tuple(s[2] for s in samples),
+                    prompt_tokens=len(prompt_ids[i]),
+                    id=req.id,
+                )
+            )
+        return generations
+
+    def _run_groups(
+        self,
+        requests: Sequence[GenerationRequest],
+        prompt_ids: list[list[int]],
+        seeds: list[int],
+        groups: dict[tuple[Any, ...], list[tuple[int, int]]],
+        progress: ProgressFn | None,
+    ) -> dict[tuple[int, int], tuple[str, str, int]]:
         results: dict[tuple[int, int], tuple[str, str, int]] = {}
         rows_left = [1 if r.params.greedy else r.params.n for r in requests]
         for key, rows in groups.items():
@@ -292,21 +333,7 @@ class HFGenerator(BaseGenerator):
                     finished += rows_left[ij[0]] == 0
                 if progress is not None and finished:
                     progress(finished)
-
-        generations = []
-        for i, req in enumerate(requests):
-            n = req.params.n
-            samples = [results[(i, 0)]] * n if req.params.greedy else [results[(i, j)] for j in range(n)]
-            generations.append(
-                Generation(
-                    texts=tuple(s[0] for s in samples),
-                    finish_reasons=tuple(s[1] for s in samples),
-                    completion_tokens=tuple(s[2] for s in samples),
-                    prompt_tokens=len(prompt_ids[i]),
-                    id=req.id,
-                )
-            )
-        return generations
+        return results
 
     def _run_batch(
         self, prompts: list[list[int]], rngs: list[random.Random], params: SamplingParams

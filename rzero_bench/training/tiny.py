@@ -421,7 +421,7 @@ def tiny_build_command(size: str = "s", sample: bool = False) -> None:
             params=SamplingParams(n=1, temperature=1.0, max_tokens=48, seed=0),
             id="sample",
         )
-        with HFGenerator(path, device="cpu") as gen:
+        with HFGenerator(path, device="cpu", threads=1) as gen:
             t1 = time.perf_counter()
             (out,) = gen.generate([request])
             dt = time.perf_counter() - t1

@@ -22,7 +22,7 @@ PROMPTS = ["What is 2 + 3?", "Solve for $x$: 3x + 5 = 20.", "Write one problem i
 
 @pytest.fixture(scope="module")
 def gen(tiny_model_path: Path) -> HFGenerator:
-    g = HFGenerator(tiny_model_path, device="cpu", batch_size=32)
+    g = HFGenerator(tiny_model_path, device="cpu", batch_size=32, threads=1)
     yield g
     g.close()
 
@@ -53,7 +53,7 @@ def test_same_seed_same_texts_regardless_of_batch(gen: HFGenerator, tiny_model_p
     ]
     mixed = gen.generate([others[0], target, others[1], others[2]])[1]
     assert mixed.texts == alone.texts
-    with HFGenerator(tiny_model_path, device="cpu", batch_size=1) as small:
+    with HFGenerator(tiny_model_path, device="cpu", batch_size=1, threads=1) as small:
         assert small.generate([target])[0].texts == alone.texts
     other_seed = gen.generate(
         [_req(PROMPTS[1], n=3, temperature=0.9, top_p=0.95, top_k=50, max_tokens=20, seed=8)]
@@ -102,9 +102,13 @@ def test_eos_gives_stop(gen: HFGenerator) -> None:
 
 
 def test_close_is_idempotent_and_frees(tiny_model_path: Path) -> None:
-    with HFGenerator(tiny_model_path, device="cpu") as g:
+    import torch
+
+    before = torch.get_num_threads()
+    with HFGenerator(tiny_model_path, device="cpu", threads=before + 1) as g:
         assert g.generate([]) == []
         assert g.generate([_req("hi", max_tokens=4)])[0].completion_tokens[0] <= 4
+        assert torch.get_num_threads() == before  # restored after generating
     assert g.closed and g.model is None and g.tokenizer is None
     g.close()
     with pytest.raises(BackendError):
