@@ -186,7 +186,8 @@ def challenger_rewards(
     ``SelfPlayConfig``: ``reward_variant``, ``lam``, ``bleu_threshold``, ``format_penalty``,
     ``require_boxed``) or None; keyword overrides (``variant=``, ``lam=``, ``threshold=``,
     ``format_penalty=``, ``clip=`` ...) win. ``parse(text, require_answer)`` returns the question or
-    None (default: :mod:`rzero_bench.parsing`).
+    None (default: :mod:`rzero_bench.parsing`). Each score's ``text`` is the extracted question
+    (well-formed) or the raw completion (malformed, ``cluster=-1``).
     """
     if len(completions) != len(p_hats):
         raise ValueError(f"{len(completions)} completions but {len(p_hats)} p_hats")

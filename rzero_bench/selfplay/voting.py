@@ -44,7 +44,8 @@ def vote(
 
     ``classes_fn(answers, kind=..., timeout=...)`` returns classes of indices, largest first (ties:
     earliest first index); it defaults to :func:`rzero_bench.grading.equivalence_classes`.
-    Raises ValueError when there are no samples at all.
+    ``answered`` counts the samples that took part in the vote (with ``none_is_answer`` that
+    includes the "None" strings). Raises ValueError when there are no samples at all.
     """
     m = len(answers)
     if m == 0:
