@@ -92,7 +92,7 @@ class EvalConfig(_Strict):
     max_tokens: int | None = Field(None, ge=1)
     seed: int = 0
     batch_size: int = Field(16, ge=1)
-    sampled_metrics: bool = True  # False: skip mean@k / maj@k (greedy acc only)
+    max_samples: int | None = Field(None, ge=1)  # cap k of sampled metrics (mean@k, maj@k) for quick runs
 
 
 class ProbeConfig(_Strict):
@@ -117,6 +117,7 @@ class LayoutConfig(_Strict):
     gpu_memory_utilization: float = Field(0.4, gt=0, le=1)
     trainer_use_vllm: bool = False
     accelerate_config: str | None = None
+    cpu_threads: int | None = Field(1, ge=1)  # torch threads for CPU generation (1 is fastest for tiny models)
     description: str = "single process; generation with transformers"
 
 

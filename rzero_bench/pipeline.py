@@ -179,7 +179,7 @@ class Pipeline:
             return make_generator("openai", model_path, base_url=lay.solver_server_url, api_key_env=lay.api_key_env)
         if lay.generation_backend == "vllm":
             return make_generator("vllm", model_path, gpu_memory_utilization=lay.gpu_memory_utilization)
-        return make_generator("hf", model_path, batch_size=self.cfg.eval.batch_size)
+        return make_generator("hf", model_path, batch_size=self.cfg.eval.batch_size, threads=lay.cpu_threads)
 
     def _progress(self, description: str, total: int) -> Any:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -376,7 +376,7 @@ class Pipeline:
         with self.generator(model) as gen:
             results = evaluate(gen, specs, out, data_dir=self.data_dir, limit=ev.limit, seed=ev.seed,
                                max_tokens=ev.max_tokens, progress=not self.quiet,
-                               sampled_metrics=ev.sampled_metrics)
+                               skip_missing=not ev.tasks, max_samples=ev.max_samples)
         scores = {t: {m: v["value"] for m, v in r.metrics.items()} for t, r in results.items()}
         return {"outputs": [p.rel(out)], "scores": scores, "model": model,
                 "tokens": sum(r.tokens for r in results.values())}
@@ -449,15 +449,15 @@ def reward_options(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _stats_dict(stats: Any) -> dict[str, Any]:
+    """Trainer statistics for the manifest (``train_wall_time_s`` is the trainer's own clock)."""
     if stats is None:
         return {}
-    if hasattr(stats, "to_dict"):
-        return dict(stats.to_dict())
-    if hasattr(stats, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(stats)
-    return dict(stats)
+    d = dict(stats.to_dict()) if hasattr(stats, "to_dict") else dict(stats)
+    if "wall_time_s" in d:
+        d["train_wall_time_s"] = d.pop("wall_time_s")
+    if "tokens_generated" in d:
+        d["tokens"] = d["tokens_generated"]
+    return d
 
 
 def _remove(path: Path) -> None:
