@@ -113,6 +113,7 @@ class LayoutConfig(_Strict):
 
     generation_backend: Literal["hf", "vllm", "openai"] = "hf"
     solver_server_url: str | None = None
+    served_solver_name: str | None = None  # model name the server knows the current solver by
     api_key_env: str = "OPENAI_API_KEY"
     gpu_memory_utilization: float = Field(0.4, gt=0, le=1)
     trainer_use_vllm: bool = False

@@ -108,7 +108,7 @@ def self_consistency(
     attempts: list[Attempt] = []
     votes: list[Vote] = []
     tokens = 0
-    for q, g in zip(questions, gens):
+    for q, g in zip(questions, gens, strict=True):
         answers = []
         for j, text in enumerate(g.texts):
             ans = last_boxed(text)
@@ -227,8 +227,6 @@ class Pipeline:
 
     # ---- stages
     def stage_challenger(self, p: Paths) -> dict[str, Any]:
-        from rzero_bench.training.grpo import train_challenger
-
         cfg = self.cfg
         out = p.it / "challenger"
         log_path = p.it / "challenger_rewards.jsonl"
@@ -236,21 +234,18 @@ class Pipeline:
         _remove(log_path)
         solver_path = self.model_for("solver", p.k - 1)
         settings = role_settings(cfg, "challenger", stage_seed(cfg.seed, p.k, "challenger"))
-        with self.generator(solver_path) as solver:
-            stats = train_challenger(
-                model_path=self.model_for("challenger", p.k - 1),
-                out_dir=out,
-                settings=settings,
-                solver=solver,
-                solver_prompt=self.prompts["solver"],
-                challenger_prompt=self.prompts["challenger"],
-                m=cfg.selfplay.m,
-                reward_options=reward_options(cfg),
-                log_path=log_path,
-                progress=self._train_progress("challenger GRPO"),
-            )
+        common = {"model_path": self.model_for("challenger", p.k - 1), "out_dir": out, "settings": settings,
+                  "solver_prompt": self.prompts["solver"], "challenger_prompt": self.prompts["challenger"],
+                  "m": cfg.selfplay.m, "reward_options": reward_options(cfg), "log_path": log_path}
+        if cfg.layout.accelerate_config:
+            stats = self._launch("challenger", p, common, solver_backend=self._solver_backend_spec(solver_path))
+        else:
+            from rzero_bench.training.grpo import train_challenger
+
+            with self.generator(solver_path) as solver:
+                stats = train_challenger(solver=solver, progress=self._train_progress("challenger GRPO"), **common)
         return {"outputs": [p.rel(out), p.rel(log_path)], **_stats_dict(stats),
-                "inputs": {"challenger": self.model_for("challenger", p.k - 1), "solver": solver_path}}
+                "inputs": {"challenger": str(common["model_path"]), "solver": solver_path}}
 
     def stage_questions(self, p: Paths) -> dict[str, Any]:
         from rzero_bench.parsing import extract_question, last_boxed
@@ -348,10 +343,13 @@ class Pipeline:
         out = p.it / "solver"
         _remove(out)
         settings = role_settings(cfg, "solver", stage_seed(cfg.seed, p.k, "solver"))
-        stats = train_solver(model_path=self.model_for("solver", p.k - 1), out_dir=out, settings=settings,
-                             dataset=dataset, solver_prompt=self.prompts["solver"],
-                             reward_options={"format_weight": cfg.solver.format_weight, "kind": cfg.selfplay.grader},
-                             progress=self._train_progress("solver GRPO"))
+        common = {"model_path": self.model_for("solver", p.k - 1), "out_dir": out, "settings": settings,
+                  "solver_prompt": self.prompts["solver"],
+                  "reward_options": {"format_weight": cfg.solver.format_weight, "kind": cfg.selfplay.grader}}
+        if cfg.layout.accelerate_config:
+            stats = self._launch("solver", p, common, dataset_path=str(p.it / "solver_dataset.jsonl"))
+        else:
+            stats = train_solver(dataset=dataset, progress=self._train_progress("solver GRPO"), **common)
         return {"outputs": [p.rel(out)], "examples": len(dataset), **_stats_dict(stats)}
 
     def stage_label_acc(self, p: Paths) -> dict[str, Any]:
@@ -396,6 +394,25 @@ class Pipeline:
             self.console.print(f"    {label}: step {step}/{total}{extra}")
 
         return cb
+
+    def _solver_backend_spec(self, solver_path: str) -> dict[str, Any]:
+        lay = self.cfg.layout
+        if lay.generation_backend != "openai" or not lay.solver_server_url:
+            raise UserError("multi-process GRPO (layout.accelerate_config) needs the solver served by `vllm serve`: "
+                            "set layout.generation_backend=openai and layout.solver_server_url")
+        return {"backend": "openai", "model": lay.served_solver_name or solver_path,
+                "options": {"base_url": lay.solver_server_url, "api_key_env": lay.api_key_env}}
+
+    def _launch(self, role: str, p: Paths, common: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """Run a GRPO stage under ``accelerate launch`` (see rzero_bench.training.launch)."""
+        from rzero_bench.training.launch import run_launched
+
+        spec = {k: (str(v) if isinstance(v, Path) else v) for k, v in common.items()}
+        spec["settings"] = common["settings"].to_dict()
+        spec.update(role=role, stats_path=str(p.it / f".{role}_stats.json"), **extra)
+        self.store.manifest["layout_used"] = {"accelerate_config": self.cfg.layout.accelerate_config,
+                                              "solver_server_url": self.cfg.layout.solver_server_url}
+        return run_launched(spec, p.it / f".{role}_launch.json", self.cfg.layout.accelerate_config or "")
 
     def _probes(self, k: int) -> list[Question]:
         pc = self.cfg.probes

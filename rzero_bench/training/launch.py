@@ -1,0 +1,79 @@
+"""Entry point for a GRPO stage run by ``accelerate launch`` (several GPUs or nodes).
+
+The pipeline stays a single orchestrating process. When the layout names an accelerate config, a
+GRPO stage writes a JSON spec and runs::
+
+    accelerate launch --config_file <layout.accelerate_config> -m rzero_bench.training.launch <spec.json>
+
+Every rank builds the same trainer; accelerate/DeepSpeed shard the work. The challenger's reward
+reaches the solver through the ``openai`` backend (a ``vllm serve`` on other GPUs), so no rank
+loads a second model. Rank 0 writes the stage statistics to ``spec["stats_path"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from rzero_bench.errors import TrainingError, UserError
+from rzero_bench.store import atomic_write_json, read_json, read_jsonl
+
+
+def launch_command(spec_path: Path, accelerate_config: str) -> list[str]:
+    """The command line that runs one GRPO stage under accelerate."""
+    cfg = Path(accelerate_config)
+    if not cfg.is_file():
+        shipped = Path(__file__).resolve().parent.parent / "trainers" / accelerate_config
+        if not shipped.is_file():
+            raise UserError(f"accelerate config not found: {accelerate_config} (shipped: rzero_bench/trainers/accelerate/*.yaml)")
+        cfg = shipped
+    return ["accelerate", "launch", "--config_file", str(cfg), "-m", "rzero_bench.training.launch", str(spec_path)]
+
+
+def run_launched(spec: dict[str, Any], spec_path: Path, accelerate_config: str) -> dict[str, Any]:
+    """Write ``spec``, run the stage under accelerate, return rank 0's statistics."""
+    atomic_write_json(spec_path, spec)
+    cmd = launch_command(spec_path, accelerate_config)
+    proc = subprocess.run(cmd, check=False)
+    if proc.returncode != 0:
+        raise TrainingError(f"{spec['role']} GRPO under accelerate failed (exit {proc.returncode}): {shlex.join(cmd)}")
+    return dict(read_json(spec["stats_path"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rzero_bench.training.grpo import GRPOSettings, train_challenger, train_solver
+
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m rzero_bench.training.launch SPEC.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    settings = GRPOSettings.from_dict(spec["settings"])
+    if spec["role"] == "challenger":
+        from rzero_bench.backends import make_generator
+
+        sb = spec["solver_backend"]
+        with make_generator(sb["backend"], sb["model"], **sb.get("options", {})) as solver:
+            stats = train_challenger(model_path=spec["model_path"], out_dir=spec["out_dir"], settings=settings,
+                                     solver=solver, solver_prompt=spec["solver_prompt"],
+                                     challenger_prompt=spec["challenger_prompt"], m=spec["m"],
+                                     reward_options=spec["reward_options"], log_path=spec["log_path"])
+    elif spec["role"] == "solver":
+        stats = train_solver(model_path=spec["model_path"], out_dir=spec["out_dir"], settings=settings,
+                             dataset=read_jsonl(spec["dataset_path"]), solver_prompt=spec["solver_prompt"],
+                             reward_options=spec["reward_options"])
+    else:
+        print(f"unknown role {spec['role']!r}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        atomic_write_json(spec["stats_path"], stats.to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
