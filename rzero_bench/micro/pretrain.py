@@ -25,7 +25,9 @@ builds give identical weights. The held-out micro_arith expressions (levels 2-5,
 never appear in the corpus. Results are cached under
 ``rzero_home()/models/micro-<size>-s<seed>-<recipe hash>/`` (atomic rename) with a
 ``micro_meta.json``: steps, tokens, wall time, and greedy / maj@8 (T=1.0) accuracy per level on a
-held-out sample.
+held-out sample. The tokenizer and phase-1 model are cached on their own
+(``micro-phase1-<size>-s<seed>-<hash>/``, hash without the phase-2 and evaluation settings), so
+variants of the latent-reasoning phase cost only that phase.
 """
 
 from __future__ import annotations
@@ -452,6 +454,52 @@ def evaluate_levels(
 
 
 # ----------------------------------------------------------------------------- build
+PHASE1_FILE = "micro_phase1.json"
+
+
+def _phase1_recipe_dict(recipe: MicroRecipe) -> dict[str, Any]:
+    """The part of the recipe phase 1 depends on (phase 2 and the evaluation settings left out)."""
+    d = _recipe_dict(recipe)
+    for key in ("phase2", "eval_per_level", "eval_samples", "eval_temperature", "eval_max_tokens"):
+        d.pop(key)
+    return d
+
+
+def _build_phase1(
+    recipe: MicroRecipe, home: Path | None, exclude: frozenset[str], progress: ProgressCallback | None
+) -> Path:
+    """Tokenizer + phase-1 model, cached on their own so phase-2 variants reuse them."""
+    d = _phase1_recipe_dict(recipe)
+    target = (
+        Path(home or rzero_home()) / "models" / f"micro-phase1-{recipe.size}-s{recipe.seed}-{recipe_hash(d)}"
+    )
+
+    def _build(tmp: Path) -> None:
+        import torch
+
+        from rzero_bench.store import atomic_write_json
+
+        tokenizer = build_tokenizer(tokenizer_corpus(recipe.seed), recipe.vocab_size)
+        eos_id = int(tokenizer.convert_tokens_to_ids(IM_END))  # type: ignore[arg-type]
+        pad_id = int(tokenizer.convert_tokens_to_ids(PAD_TOKEN))  # type: ignore[arg-type]
+        config = make_model_config(
+            MICRO_SIZES[recipe.size],
+            padded_vocab_size(len(tokenizer)),
+            eos_token_id=eos_id,
+            pad_token_id=pad_id,
+        )
+        model = init_model(config, seed=recipe.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(recipe.seed)
+            stats = _train_phase(
+                model, _Encoder(tokenizer), recipe, recipe.phase1, "phase1", exclude, pad_id, progress
+            )
+        save_model_and_tokenizer(model, tokenizer, tmp)
+        atomic_write_json(tmp / PHASE1_FILE, {"recipe": d, "phase1": stats})
+
+    return build_cached(target, _build)
+
+
 def pretrain_micro(
     size: str = "s",
     seed: int = 0,
@@ -484,29 +532,25 @@ def pretrain_micro(
 
     def _build(tmp: Path) -> None:
         import torch
-        from transformers import GenerationConfig
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-        from rzero_bench.store import atomic_write_json
+        from rzero_bench.store import atomic_write_json, read_json
 
         t_start = time.perf_counter()
         threads_before = torch.get_num_threads()
-        tokenizer = build_tokenizer(tokenizer_corpus(recipe.seed), recipe.vocab_size)
-        eos_id = int(tokenizer.convert_tokens_to_ids(IM_END))  # type: ignore[arg-type]
-        pad_id = int(tokenizer.convert_tokens_to_ids(PAD_TOKEN))  # type: ignore[arg-type]
-        config = make_model_config(
-            MICRO_SIZES[recipe.size],
-            padded_vocab_size(len(tokenizer)),
-            eos_token_id=eos_id,
-            pad_token_id=pad_id,
-        )
-        model = init_model(config, seed=recipe.seed)
-        encoder = _Encoder(tokenizer)
         exclude = arith.heldout_expressions()
-        phases = {}
+        phase1_dir = _build_phase1(recipe, home, exclude, progress)
+        phases = {"phase1": read_json(phase1_dir / PHASE1_FILE)["phase1"]}
+        tokenizer: Any = AutoTokenizer.from_pretrained(phase1_dir)
+        model: Any = AutoModelForCausalLM.from_pretrained(phase1_dir, dtype=torch.float32)
+        eos_id = int(tokenizer.convert_tokens_to_ids(IM_END))
+        pad_id = int(tokenizer.convert_tokens_to_ids(PAD_TOKEN))
+        encoder = _Encoder(tokenizer)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
-            for name, phase in (("phase1", recipe.phase1), ("phase2", recipe.phase2)):
-                phases[name] = _train_phase(model, encoder, recipe, phase, name, exclude, pad_id, progress)
+            phases["phase2"] = _train_phase(
+                model, encoder, recipe, recipe.phase2, "phase2", exclude, pad_id, progress
+            )
         model.generation_config = GenerationConfig(eos_token_id=[eos_id, pad_id], pad_token_id=pad_id)
         save_model_and_tokenizer(model, tokenizer, tmp)
         train_wall = time.perf_counter() - t_start
