@@ -106,13 +106,17 @@ class ProbeConfig(_Strict):
 class LayoutConfig(_Strict):
     """Where generation runs. On CPU everything is `hf` in process.
 
-    GPU node (official layout, 8 GPUs): the solver that scores the challenger's questions is served by
-    ``vllm serve`` on 4 GPUs and reached through the ``openai`` backend (``solver_server_url``) while
-    the challenger trains on the other 4; on one GPU: in-process vLLM with ``gpu_memory_utilization``.
+    GPU node (official layout, 8 GPUs): ``generation_backend: served`` starts ``vllm serve`` for the
+    current solver checkpoint on ``serve_gpus`` (4 GPUs) for each stage that samples it and reaches it
+    through the ``openai`` backend, while the challenger trains on the other 4 under ``accelerate``;
+    ``openai`` uses a server you run yourself (``solver_server_url``); on one GPU: ``vllm`` in process
+    with ``gpu_memory_utilization``.
     """
 
-    generation_backend: Literal["hf", "vllm", "openai"] = "hf"
-    solver_server_url: str | None = None
+    generation_backend: Literal["hf", "vllm", "openai", "served"] = "hf"
+    solver_server_url: str | None = None  # openai: an already running server for the solver
+    serve_command: str = "vllm serve {model} --host 127.0.0.1 --port {port} --served-model-name {name}"
+    serve_gpus: str | None = None  # served: CUDA_VISIBLE_DEVICES of the solver server, e.g. "4,5,6,7"
     served_solver_name: str | None = None  # model name the server knows the current solver by
     api_key_env: str = "OPENAI_API_KEY"
     gpu_memory_utilization: float = Field(0.4, gt=0, le=1)

@@ -177,6 +177,9 @@ class Pipeline:
             if not lay.solver_server_url:
                 raise UserError("layout.generation_backend is openai but layout.solver_server_url is not set")
             return make_generator("openai", model_path, base_url=lay.solver_server_url, api_key_env=lay.api_key_env)
+        if lay.generation_backend == "served":
+            return make_generator("served", model_path, command=lay.serve_command, gpus=lay.serve_gpus,
+                                  api_key_env=lay.api_key_env)
         if lay.generation_backend == "vllm":
             return make_generator("vllm", model_path, gpu_memory_utilization=lay.gpu_memory_utilization)
         return make_generator("hf", model_path, batch_size=self.cfg.eval.batch_size, threads=lay.cpu_threads)
@@ -237,7 +240,12 @@ class Pipeline:
         common = {"model_path": self.model_for("challenger", p.k - 1), "out_dir": out, "settings": settings,
                   "solver_prompt": self.prompts["solver"], "challenger_prompt": self.prompts["challenger"],
                   "m": cfg.selfplay.m, "reward_options": reward_options(cfg), "log_path": log_path}
-        if cfg.layout.accelerate_config:
+        if cfg.layout.accelerate_config and cfg.layout.generation_backend == "served":
+            with self.generator(solver_path) as served:
+                spec = {"backend": "openai", "model": "solver",
+                        "options": {"base_url": f"http://127.0.0.1:{served.port}/v1", "api_key_env": cfg.layout.api_key_env}}
+                stats = self._launch("challenger", p, common, solver_backend=spec)
+        elif cfg.layout.accelerate_config:
             stats = self._launch("challenger", p, common, solver_backend=self._solver_backend_spec(solver_path))
         else:
             from rzero_bench.training.grpo import train_challenger

@@ -8,7 +8,8 @@ Backends (see DESIGN.md §3):
 - ``hf``: transformers ``generate`` on CPU or GPU (``rzero_bench.backends.hf.HFGenerator``);
 - ``vllm``: offline ``vllm.LLM``, GPU only (``rzero_bench.backends.vllm.VLLMGenerator``);
 - ``openai``: any OpenAI-compatible HTTP server (``rzero_bench.backends.openai.OpenAIGenerator``);
-- ``scripted``: canned outputs for tests (``rzero_bench.backends.scripted.ScriptedGenerator``).
+- ``scripted``: canned outputs for tests (``rzero_bench.backends.scripted.ScriptedGenerator``);
+- ``served``: starts ``vllm serve`` (or any command) for a checkpoint and talks ``openai`` to it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "vllm": ("rzero_bench.backends.vllm", "VLLMGenerator"),
     "openai": ("rzero_bench.backends.openai", "OpenAIGenerator"),
     "scripted": ("rzero_bench.backends.scripted", "ScriptedGenerator"),
+    "served": ("rzero_bench.backends.served", "ServedGenerator"),
 }
 
 __all__ = ["BACKENDS", "backend_class", "make_generator"]
