@@ -108,15 +108,17 @@ def _cheap(reference: str, prediction: str | None, kind: str) -> Verdict | None:
     if kind == "choice":
         ref = choice_key(reference)
         if ref is None:
-            return Verdict(correct=None, status="error", method="choice",
-                           detail="reference is not an option letter")
+            return Verdict(
+                correct=None, status="error", method="choice", detail="reference is not an option letter"
+            )
         pred = choice_key(prediction)
         if pred is None:
             return Verdict(correct=None, status="unparseable", method="choice", detail="no option letter")
         return Verdict(correct=pred == ref, method="choice")
     if kind == "bbeh":
-        return Verdict(correct=bbeh_match(bbeh_prediction(prediction), bbeh_reference(reference)),
-                       method="bbeh")
+        return Verdict(
+            correct=bbeh_match(bbeh_prediction(prediction), bbeh_reference(reference)), method="bbeh"
+        )
     if reference.strip() == prediction.strip():
         return Verdict(correct=True, method="exact")
     ri, pi = math_info(reference), math_info(prediction)
@@ -133,8 +135,12 @@ def _cheap(reference: str, prediction: str | None, kind: str) -> Verdict | None:
 
 def _verdict(result: tuple[str, bool | None, str]) -> Verdict:
     status, correct, detail = result
-    return Verdict(correct=correct if status == "ok" else None, status=status,  # type: ignore[arg-type]
-                   method="math-verify", detail=detail)
+    return Verdict(
+        correct=correct if status == "ok" else None,
+        status=status,  # type: ignore[arg-type]
+        method="math-verify",
+        detail=detail,
+    )
 
 
 def grade(*, reference: str, prediction: str | None, kind: GradeKind, timeout: float = 5.0) -> Verdict:
@@ -142,8 +148,9 @@ def grade(*, reference: str, prediction: str | None, kind: GradeKind, timeout: f
     return grade_many([reference], [prediction], kind=kind, timeout=timeout)[0]
 
 
-def grade_many(references: Sequence[str], predictions: Sequence[str | None], *, kind: GradeKind,
-               timeout: float = 5.0) -> list[Verdict]:
+def grade_many(
+    references: Sequence[str], predictions: Sequence[str | None], *, kind: GradeKind, timeout: float = 5.0
+) -> list[Verdict]:
     """Grade predictions[i] against references[i] for all i, on all cores; each distinct
     (reference, prediction) pair goes to math-verify at most once."""
     _check(kind, timeout)
@@ -151,7 +158,7 @@ def grade_many(references: Sequence[str], predictions: Sequence[str | None], *, 
         raise UserError(f"grade_many: {len(references)} references but {len(predictions)} predictions")
     out: list[Verdict | None] = [None] * len(references)
     pending: dict[str, dict[str, list[int]]] = {}
-    for i, (ref, pred) in enumerate(zip(references, predictions)):
+    for i, (ref, pred) in enumerate(zip(references, predictions, strict=True)):
         v = _cheap(ref, pred, kind)
         if v is not None:
             out[i] = v
@@ -174,7 +181,7 @@ def grade_many(references: Sequence[str], predictions: Sequence[str | None], *, 
                 results = fut.result()
             except Exception as exc:  # noqa: BLE001 - one bad job never sinks the batch
                 results = [("error", None, str(exc)[:300])] * len(part)
-            for pred_s, res in zip(part, results):
+            for pred_s, res in zip(part, results, strict=True):
                 v = _verdict(res)
                 for i in group[pred_s]:
                     out[i] = v
@@ -213,8 +220,9 @@ def _buckets(answers: Sequence[str], kind: str) -> tuple[list[list[int]], list[s
 class _Pending:
     """Clustering of one answer set; ``result()`` waits for math-verify if it was needed."""
 
-    def __init__(self, buckets: list[list[int]], classes: list[list[int]] | None,
-                 future: Future[Any] | None) -> None:
+    def __init__(
+        self, buckets: list[list[int]], classes: list[list[int]] | None, future: Future[Any] | None
+    ) -> None:
         self.buckets, self.classes, self.future = buckets, classes, future
 
     def result(self) -> list[list[int]]:
@@ -231,8 +239,13 @@ class _Pending:
 def _start_clustering(answers: Sequence[str], kind: str, timeout: float) -> _Pending:
     buckets, keys = _buckets(answers, kind)
     if kind == "bbeh":
-        return _Pending(buckets, greedy_classes(
-            len(keys), lambda r, i: bbeh_match(keys[i], keys[r]) or bbeh_match(keys[r], keys[i])), None)
+        return _Pending(
+            buckets,
+            greedy_classes(
+                len(keys), lambda r, i: bbeh_match(keys[i], keys[r]) or bbeh_match(keys[r], keys[i])
+            ),
+            None,
+        )
     if kind != "math":
         return _Pending(buckets, [[b] for b in range(len(buckets))], None)
     reps = [answers[b[0]] for b in buckets]
@@ -254,15 +267,17 @@ def _start_clustering(answers: Sequence[str], kind: str, timeout: float) -> _Pen
     return _Pending(buckets, None, _pool().submit("cluster", (strings, infos), timeout))
 
 
-def equivalence_classes(answers: Sequence[str], *, kind: GradeKind = "math",
-                        timeout: float = 5.0) -> list[list[int]]:
+def equivalence_classes(
+    answers: Sequence[str], *, kind: GradeKind = "math", timeout: float = 5.0
+) -> list[list[int]]:
     """Classes of indices of equivalent answers, largest first (ties: earliest first index)."""
     _check(kind, timeout)
     return _start_clustering(answers, kind, timeout).result()
 
 
-def equivalence_classes_many(answer_sets: Sequence[Sequence[str]], *, kind: GradeKind = "math",
-                             timeout: float = 5.0) -> list[list[list[int]]]:
+def equivalence_classes_many(
+    answer_sets: Sequence[Sequence[str]], *, kind: GradeKind = "math", timeout: float = 5.0
+) -> list[list[list[int]]]:
     """``equivalence_classes`` for many answer sets at once, spread over all cores."""
     _check(kind, timeout)
     pending = [_start_clustering(answers, kind, timeout) for answers in answer_sets]

@@ -44,8 +44,9 @@ class _Worker:
         self.cursor = ctx.RawArray("d", 5)
         parent, child = ctx.Pipe(duplex=True)
         self.conn = parent
-        self.proc = ctx.Process(target=worker_main, args=(child, self.cursor), daemon=True,
-                                name="rzero-grader")
+        self.proc = ctx.Process(
+            target=worker_main, args=(child, self.cursor), daemon=True, name="rzero-grader"
+        )
         self.proc.start()
         child.close()
         self.started = time.monotonic()
@@ -160,8 +161,11 @@ class WorkerPool:
             if queued and len(self._workers) < self.size:
                 while len(self._workers) < self.size:
                     self._workers.append(_Worker(self._ctx))
-            if (self._spare is None and len(self._workers) == self.size
-                    and all(w.ready for w in self._workers)):
+            if (
+                self._spare is None
+                and len(self._workers) == self.size
+                and all(w.ready for w in self._workers)
+            ):
                 self._spare = _Worker(self._ctx)  # hot spare: replacing a killed worker is instant
             self._assign()
             now = time.monotonic()
@@ -180,9 +184,9 @@ class WorkerPool:
                 if self._spare is not None and obj is self._spare.conn:
                     self._receive_spare(self._spare)
                     continue
-                w = next((x for x in self._workers if x.conn is obj), None)
-                if w is not None:
-                    self._receive(w)
+                owner = next((x for x in self._workers if x.conn is obj), None)
+                if owner is not None:
+                    self._receive(owner)
             self._check_deadlines()
 
     def _assign(self) -> None:

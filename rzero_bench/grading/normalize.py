@@ -1,11 +1,14 @@
 """Cheap, pure-Python answer normalisation used before (and instead of) math-verify.
 
 - ``math_info``: a canonical key for a math answer plus what can be decided without sympy:
-  plain numbers (integers, decimals, ``1,000``, ``27.0``, ``025``, ``4.5e33``, ``4.5\\times10^{33}``,
-  ``90^\\circ``, ``\\$18``) compare by exact decimal value; text answers (``\\text{Evelyn}``,
-  ``east``) compare case-insensitively. Everything else goes to math-verify.
-  A "decidable" number has at most 6 written decimals: math-verify rounds floats to 6 places, so
-  two such numbers that differ are also different for math-verify (no disagreement is introduced).
+  plain numbers (integers, ``a/b``, ``\\frac{a}{b}``, decimals, ``1,000``, ``27.0``, ``025``, ``4.5e33``,
+  ``4.5\\times10^{33}``, ``90^\\circ``, ``\\$18``) compare with math-verify's own rule (Rationals
+  exactly; when either is written as a float, both rounded to 6 decimals), with exact fractions;
+  text answers (``\\text{Evelyn}``, ``east``; 4+ letters bare) compare case-insensitively, as text
+  rather than as products of symbols (math-verify would equate "abcd" and "dcba"); malformed
+  strings (unbalanced brackets, trailing operator, "?"), which math-verify keeps as strings, equal
+  only themselves; a word of letters other than e/i is never a plain number. Everything else goes
+  to math-verify.
 - ``choice_key``: the option letter of a multiple-choice answer.
 - ``bbeh_match``: BIG-Bench Extra Hard's published fuzzy match (google-deepmind/bbeh
   ``evaluate.py``), re-implemented: lowercase + strip, ``", "`` -> ``","``, answer prefixes and
@@ -22,6 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from rzero_bench.parsing import _match_braces, extract_choice, last_boxed
 
@@ -34,7 +38,9 @@ _THOUSANDS_RE = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _SCI_TIMES_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:\\times|\\cdot|\*)10\^(?:\{([+-]?\d+)\}|([+-]?\d))")
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
-_UNIT_SUFFIX_RE = re.compile(r"^(.*?\d)\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z /^.]*\}(?:\^\{?\d\}?)?$")
+_UNIT_SUFFIX_RE = re.compile(
+    r"^(.*?\d)\s*\\(?:text|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z /^.]*\}(?:\^\{?\d\}?)?$"
+)
 _WORDS_RE = re.compile(r"[A-Za-z][A-Za-z' -]*")
 _BARE_WORDS_RE = re.compile(r"[A-Za-z][A-Za-z' -]{3,}")
 _DOLLAR_RE = re.compile(r"\\\$|\$")
@@ -52,7 +58,11 @@ def _strip_wrappers(s: str) -> str:
         if s.startswith(("\\boxed", "\\fbox")):
             inner = last_boxed(s)
             m = re.match(r"\\(?:boxed|fbox)\s*\{", s)
-            if inner is not None and m is not None and _match_braces(s, m.end() - 1).get(m.end() - 1) == len(s) - 1:
+            if (
+                inner is not None
+                and m is not None
+                and _match_braces(s, m.end() - 1).get(m.end() - 1) == len(s) - 1
+            ):
                 s = inner
                 continue
         break
@@ -81,28 +91,71 @@ def normalize_math(s: str) -> str:
 
 @dataclass(frozen=True)
 class MathInfo:
-    """Canonical bucket key and what can be decided about a math answer without sympy."""
+    """Canonical bucket key and what can be decided about a math answer without sympy.
+
+    ``value`` is set for plain numbers: integers, ``a/b``, ``\\frac{a}{b}``, decimals, ``4.5e33``,
+    ``4.5\\times10^{33}``. ``is_float`` says math-verify sees a Float (the written mantissa has a
+    decimal point): math-verify compares a Float with anything after rounding both to 6 decimals,
+    and two Rationals exactly; ``decide_math`` applies the same rule.
+    """
 
     key: str
-    kind: str  # "num" | "text" | "expr" | "empty"
-    decidable: bool = False  # num: at most MAX_DECIMALS written decimals
+    kind: str  # "num" | "text" | "sym" (letters only) | "junk" (malformed) | "expr" | "empty"
+    value: Fraction | None = None
+    is_float: bool = False
 
 
-def _as_decimal(s: str) -> tuple[Decimal, int] | None:
+_FRAC_RE = re.compile(r"([+-]?)\\frac\{([+-]?\d{1,40})\}\{([+-]?\d{1,40})\}|([+-]?)\\frac(\d)(\d)")
+_SLASH_RE = re.compile(r"([+-]?\d{1,40})/([+-]?\d{1,40})")
+_MAX_EXP = 60
+_MAX_SIG = 15  # math-verify's numeric precision
+
+
+def _as_number(s: str) -> tuple[Fraction, bool] | None:
+    """(exact value, written as a float) for a plain number, else None."""
+    m = _FRAC_RE.fullmatch(s)
+    if m:
+        if m.group(2) is not None:
+            sign, a, b = m.group(1), int(m.group(2)), int(m.group(3))
+        else:
+            sign, a, b = m.group(4), int(m.group(5)), int(m.group(6))
+        if b == 0:
+            return None
+        v = Fraction(a, b)
+        return (-v if sign == "-" else v), False
+    m = _SLASH_RE.fullmatch(s)
+    if m:
+        a, b = int(m.group(1)), int(m.group(2))
+        return (Fraction(a, b), False) if b else None
     m = _SCI_TIMES_RE.fullmatch(s)
     if m:
         s = f"{m.group(1)}e{m.group(2) or m.group(3)}"
     elif not _NUMBER_RE.fullmatch(s):
         return None
-    if len(s) > 400:
+    if len(s) > 200:
         return None
     try:
         d = Decimal(s)
-        exp = d.as_tuple().exponent
-        decimals = -exp if isinstance(exp, int) and exp < 0 else 0
-        return d.normalize(), decimals
     except (InvalidOperation, ValueError, ArithmeticError):
         return None
+    sign, digits, exp = d.as_tuple()
+    if not isinstance(exp, int) or abs(exp) > _MAX_EXP:
+        return None
+    mantissa = s.lower().split("e", 1)[0]
+    is_float = "." in mantissa
+    if is_float and len(str(int(mantissa.replace(".", "").lstrip("+-") or "0"))) > _MAX_SIG:
+        return None
+    return Fraction(d), is_float
+
+
+def _round6(x: Fraction) -> int | None:
+    """x rounded to 6 decimals (as an integer number of millionths); None near a tie."""
+    y = x * 10**6
+    floor = y.numerator // y.denominator
+    frac = y - floor
+    if abs(frac - Fraction(1, 2)) < Fraction(1, 10**6):
+        return None
+    return floor + (1 if frac > Fraction(1, 2) else 0)
 
 
 def _text_of(raw: str) -> str | None:
@@ -127,11 +180,31 @@ def math_info(answer: str) -> MathInfo:
     norm = normalize_math(answer)
     if not norm:
         return MathInfo("e:", "empty")
-    num = _as_decimal(norm)
+    num = _as_number(norm)
     if num is not None:
-        value, decimals = num
-        return MathInfo("n:" + str(value), "num", decimals <= MAX_DECIMALS)
+        value, is_float = num
+        return MathInfo(f"n:{value}" + (".f" if is_float else ""), "num", value, is_float)
+    if _malformed(norm):
+        return MathInfo("s:" + norm, "junk")
+    if _LETTERS_RE.fullmatch(norm) and set(norm) - _CONSTANT_LETTERS:
+        return MathInfo("s:" + norm, "sym")
     return MathInfo("s:" + norm, "expr")
+
+
+_LETTERS_RE = re.compile(r"[A-Za-z]+")
+_CONSTANT_LETTERS = set("eEiI")
+_TRAILING_OPERATORS = ("+", "-", "*", "/", "^", "_", "=", ",", "\\", "{", "(", "[")
+
+
+def _malformed(norm: str) -> bool:
+    """Unbalanced brackets, a trailing operator or a "?": math-verify keeps such a string as a
+    string, equal only to the same string."""
+    plain = norm.replace("\\{", "").replace("\\}", "")
+    if plain.count("{") != plain.count("}"):
+        return True
+    if plain.count("(") + plain.count("[") != plain.count(")") + plain.count("]"):
+        return True
+    return "?" in norm or norm.endswith(_TRAILING_OPERATORS)
 
 
 def strip_percent(s: str) -> str | None:
@@ -147,10 +220,17 @@ def decide_math(a: MathInfo, b: MathInfo) -> bool | None:
     """True/False when the two answers can be compared without math-verify, else None."""
     if a.key == b.key:
         return a.kind != "empty"
-    if a.kind == "empty" or b.kind == "empty":
+    if a.kind in ("empty", "junk") or b.kind in ("empty", "junk"):
         return False
-    if a.kind == "num" and b.kind == "num" and a.decidable and b.decidable:
+    if {a.kind, b.kind} == {"sym", "num"}:  # a free symbol is never a number
         return False
+    if {a.kind, b.kind} == {"text", "expr"} and any(c.isdigit() for c in (a.key + b.key)):
+        return False  # a word is not an expression with digits in it
+    if a.value is not None and b.value is not None:
+        if not (a.is_float or b.is_float):
+            return a.value == b.value
+        ra, rb = _round6(a.value), _round6(b.value)
+        return None if ra is None or rb is None else ra == rb
     if a.kind == "text" and b.kind in ("text", "num"):
         return False
     if b.kind == "text" and a.kind == "num":

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from grading_cases import CASES
 
 from rzero_bench.errors import UserError
 from rzero_bench.grading import (
@@ -18,8 +19,6 @@ from rzero_bench.grading import (
 )
 from rzero_bench.records import Verdict
 
-from grading_cases import CASES
-
 KINDS = ("math", "choice", "bbeh", "exact")
 
 
@@ -30,7 +29,7 @@ def table_verdicts() -> dict[int, Verdict]:
     for kind in KINDS:
         rows = [(i, c) for i, c in enumerate(CASES) if c[0] == kind]
         verdicts = grade_many([c[1] for _, c in rows], [c[2] for _, c in rows], kind=kind, timeout=10)
-        out.update({i: v for (i, _), v in zip(rows, verdicts)})
+        out.update({i: v for (i, _), v in zip(rows, verdicts, strict=True)})
     return out
 
 
@@ -40,7 +39,9 @@ def test_table_is_big_and_has_both_verdicts() -> None:
     assert sum(not c[3] for c in CASES) >= 20
 
 
-@pytest.mark.parametrize(("index", "case"), list(enumerate(CASES)), ids=[f"{c[0]}:{c[1]}|{c[2]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("index", "case"), list(enumerate(CASES)), ids=[f"{c[0]}:{c[1]}|{c[2]}" for c in CASES]
+)
 def test_table(index: int, case: tuple[str, str, str, bool], table_verdicts: dict[int, Verdict]) -> None:
     kind, reference, prediction, expected = case
     v = table_verdicts[index]
@@ -123,8 +124,9 @@ HOSTILE = [
 
 @pytest.mark.parametrize("template", HOSTILE)
 @pytest.mark.parametrize("kind", KINDS)
-def test_hostile_strings_execute_nothing(template: str, kind: str, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_strings_execute_nothing(
+    template: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     target = tmp_path / "X"
     hostile = template.replace("{p}", str(target))
@@ -136,13 +138,16 @@ def test_hostile_strings_execute_nothing(template: str, kind: str, tmp_path: Pat
 
 
 CLASSES = [
-    ("math", [r"\frac{1}{2}", "0.5", "1/2", r"\dfrac12", "3", "junk words", "3.0", r"\frac{2}{4}"],
-     [[0, 1, 2, 3, 7], [4, 6], [5]]),
+    (
+        "math",
+        [r"\frac{1}{2}", "0.5", "1/2", r"\dfrac12", "3", "junk words", "3.0", r"\frac{2}{4}"],
+        [[0, 1, 2, 3, 7], [4, 6], [5]],
+    ),
     ("math", ["27", "27.0", "027", "28", "28", "27"], [[0, 1, 2, 5], [3, 4]]),
     ("math", ["1", "2", "3"], [[0], [1], [2]]),
     ("math", ["2", "1", "1", "2"], [[0, 3], [1, 2]]),  # tie: earliest first index first
     ("math", [], []),
-    ("math", [r"\text{Evelyn}", "Evelyn", "Bob", r"\textbf{bob}"], [[0, 1], [2, 3]]),
+    ("math", [r"\text{Evelyn}", "Evelyn", "Alice", r"\textbf{alice}"], [[0, 1], [2, 3]]),
     ("math", ["(3,4]", "(3, 4]", "[3,4]", r"\left(3,4\right]"], [[0, 1, 3], [2]]),
     ("math", ["1,000", "1000", r"10^3", "100"], [[0, 1, 2], [3]]),
     ("math", [r"90^\circ", "90", r"\frac{\pi}{2}"], [[0, 1], [2]]),
@@ -174,8 +179,11 @@ def test_called_from_threads() -> None:
     results: dict[int, bool | None] = {}
 
     def work(i: int) -> None:
-        v = grade(reference=rf"\frac{{{i}}}{{{i + 1}}}", prediction=rf"\dfrac{{{2 * i}}}{{{2 * i + 2}}}",
-                  kind="math")
+        v = grade(
+            reference=rf"\frac{{{i}}}{{{i + 1}}}",
+            prediction=rf"\dfrac{{{2 * i}}}{{{2 * i + 2}}}",
+            kind="math",
+        )
         results[i] = v.correct
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(1, 7)]
