@@ -196,6 +196,10 @@ _CONSTANT_LETTERS = set("eEiI")
 _TRAILING_OPERATORS = ("+", "-", "*", "/", "^", "_", "=", ",", "\\", "{", "(", "[")
 
 
+def _letters(key: str) -> list[str]:
+    return sorted(c.lower() for c in key[2:] if c.isalpha())
+
+
 def _malformed(norm: str) -> bool:
     """Unbalanced brackets, a trailing operator or a "?": math-verify keeps such a string as a
     string, equal only to the same string."""
@@ -224,6 +228,8 @@ def decide_math(a: MathInfo, b: MathInfo) -> bool | None:
         return False
     if {a.kind, b.kind} == {"sym", "num"}:  # a free symbol is never a number
         return False
+    if a.kind in ("sym", "text") and b.kind in ("sym", "text") and _letters(a.key) != _letters(b.key):
+        return False  # products of different symbols
     if {a.kind, b.kind} == {"text", "expr"} and any(c.isdigit() for c in (a.key + b.key)):
         return False  # a word is not an expression with digits in it
     if a.value is not None and b.value is not None:
