@@ -52,8 +52,8 @@ def stage_seed(base: int, iteration: int, stage: str) -> int:
 def resolve_model(spec: str, *, seed: int = 0) -> str:
     """Turn a model spec into something ``from_pretrained`` accepts.
 
-    ``tiny:<size>`` builds (or reuses) the offline tiny model; ``micro:<size>`` the pretrained micro
-    arithmetic base; an existing path is used as is; anything else is passed on as a hub id.
+    ``tiny:<size>`` builds (or reuses) the offline random-init tiny model; ``micro:<size>[@<minutes>]``
+    the briefly pretrained micro base (arithmetic worked solutions and challenger-format examples); an existing path is used as is; anything else is passed on as a hub id.
     """
     if spec.startswith("tiny:"):
         from rzero_bench.training.tiny import build_tiny
@@ -62,7 +62,12 @@ def resolve_model(spec: str, *, seed: int = 0) -> str:
     if spec.startswith("micro:"):
         from rzero_bench.micro.pretrain import pretrain_micro
 
-        return str(pretrain_micro(spec.split(":", 1)[1], seed=seed))
+        size, _, minutes = spec.split(":", 1)[1].partition("@")
+        try:
+            budget = float(minutes) if minutes else None
+        except ValueError:
+            raise UserError(f"bad model spec {spec!r}: expected micro:<size>[@<minutes>]") from None
+        return str(pretrain_micro(size, seed=seed, minutes=budget))
     p = Path(spec).expanduser()
     if p.exists():
         if not (p / "config.json").is_file():
