@@ -33,19 +33,25 @@ from rzero_bench.errors import RunStateError, UserError
 from rzero_bench.metrics import majority_correct, mean_at_k, metric_from_scores, pass_at_k
 from rzero_bench.prompts import SOLVER_SYSTEM_PROMPT
 from rzero_bench.records import EvalResult, GenerationRequest, SamplingParams, Verdict
-from rzero_bench.store import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl, sha256_text
+from rzero_bench.store import (
+    atomic_write_json,
+    atomic_write_jsonl,
+    atomic_write_text,
+    read_jsonl,
+    sha256_text,
+)
 from rzero_bench.tasks import (
     CATEGORY_KEY,
-    DOC_ID_KEY,
     CHOICE_LETTERS,
+    DOC_ID_KEY,
     SamplingPass,
     TaskSpec,
+    _offline,
     has_local_data,
     load_docs,
-    local_path,
     load_task,
+    local_path,
     resolve_tasks,
-    _offline,
 )
 
 __all__ = [
@@ -117,7 +123,7 @@ def _grade_pairs(
         if p is not None:
             unique.setdefault((r, p), len(unique))
     keys = list(unique)
-    verdicts = grade_many([k[0] for k in keys], [k[1] for k in keys], kind=kind) if keys else []
+    verdicts = grade_many([k[0] for k in keys], [k[1] for k in keys], kind=kind) if keys else []  # type: ignore[arg-type]
     out: list[Verdict] = []
     for r, p in zip(refs, preds, strict=True):
         out.append(NO_ANSWER if p is None else verdicts[unique[(r, p)]])
@@ -347,7 +353,7 @@ def evaluate(
     console = Console(stderr=True, quiet=not progress)
     results: dict[str, EvalResult] = {}
     skipped: dict[str, str] = {}
-    bar = (
+    bar: Any = (
         Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
         if progress
         else nullcontext()

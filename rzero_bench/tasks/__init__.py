@@ -130,7 +130,7 @@ class TaskMetadata(_Strict):
 
     version: str
     grader: GraderKind
-    metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="acc")], min_length=1)
+    metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="acc", k=1, temperature=0.0, top_p=1.0, top_k=0)], min_length=1)
     processor: Literal["jsonl", "bbeh"] = "jsonl"
     local_file: str
     category_field: str | None = None
@@ -156,7 +156,7 @@ class TaskSpec(_Strict):
     doc_to_text: str
     doc_to_target: str
     doc_to_choice: str | list[str] | None = None
-    generation_kwargs: GenerationKwargs = Field(default_factory=GenerationKwargs)
+    generation_kwargs: GenerationKwargs = Field(default_factory=lambda: GenerationKwargs.model_validate({}))
     repeats: int = Field(1, ge=1)
     metadata: TaskMetadata
 
@@ -567,7 +567,7 @@ def _read_local(spec: TaskSpec, data_dir: str | os.PathLike[str]) -> list[dict[s
                 data = json.load(fh)
                 rows = list(data if isinstance(data, list) else data.get("examples", []))
             else:
-                for i, line in enumerate(fh, 1):
+                for line in fh:
                     if line.strip():
                         rows.append(json.loads(line))
     except json.JSONDecodeError as e:
@@ -747,6 +747,6 @@ def validate_command(paths: Sequence[Path] = (), tasks_dir: Path | None = None, 
     if len(errors) == 1:
         raise ConfigError(errors[0])
     if errors:
-        for e in errors:
-            console.print(f"error: {e}", highlight=False, soft_wrap=True)
+        for msg in errors:
+            console.print(f"error: {msg}", highlight=False, soft_wrap=True)
         raise ConfigError(f"{len(errors)} task definition(s) invalid (see above)")
