@@ -205,6 +205,16 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as e:
+        import errno
+
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f" while writing {e.filename}" if e.filename else ""
+            typer.echo(f"error: disk full{where}; free space and rerun the same command to resume "
+                       "(finished stages are kept)", err=True)
+            sys.exit(2)
+        typer.echo(f"error: {e.__class__.__name__}: {e}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

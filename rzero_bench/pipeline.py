@@ -49,6 +49,22 @@ def stage_seed(base: int, iteration: int, stage: str) -> int:
 
 
 # --------------------------------------------------------------------------- model resolution
+def check_model_spec(spec: str) -> None:
+    """Cheap validation of a model spec before any work starts (a bad path fails in milliseconds)."""
+    if spec.startswith(("tiny:", "micro:")):
+        kind, _, rest = spec.partition(":")
+        size = rest.partition("@")[0]
+        if not size:
+            raise UserError(f"bad model spec {spec!r}: expected {kind}:<size>")
+        return
+    p = Path(spec).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise UserError(f"model path {p} has no config.json; point --model at a save_pretrained directory")
+    elif spec.startswith((".", "/", "~")):
+        raise UserError(f"model path not found: {spec}")
+
+
 def resolve_model(spec: str, *, seed: int = 0) -> str:
     """Turn a model spec into something ``from_pretrained`` accepts.
 
@@ -68,14 +84,9 @@ def resolve_model(spec: str, *, seed: int = 0) -> str:
         except ValueError:
             raise UserError(f"bad model spec {spec!r}: expected micro:<size>[@<minutes>]") from None
         return str(pretrain_micro(size, seed=seed, minutes=budget))
+    check_model_spec(spec)
     p = Path(spec).expanduser()
-    if p.exists():
-        if not (p / "config.json").is_file():
-            raise UserError(f"model path {p} has no config.json; point --model at a save_pretrained directory")
-        return str(p.resolve())
-    if spec.startswith((".", "/", "~")):
-        raise UserError(f"model path not found: {spec}")
-    return spec
+    return str(p.resolve()) if p.exists() else spec
 
 
 # --------------------------------------------------------------------------- shared self-consistency
@@ -156,6 +167,7 @@ class Pipeline:
             console = Console(stderr=True, quiet=quiet)
         self.console = console
         self.prompts = {role: load_prompt(name) for role, name in cfg.prompts.items()}
+        check_model_spec(cfg.model)
         self._base_model: str | None = None
 
     # ---- helpers
@@ -428,18 +440,32 @@ class Pipeline:
         return run_launched(spec, p.it / f".{role}_launch.json", self.cfg.layout.accelerate_config or "")
 
     def _probes(self, k: int) -> list[Question]:
+        """Probe questions with known answers for the ``reference`` oracle (never trained on).
+
+        Drawn, with a seed per iteration, from the probe task's items that the run's evaluation
+        does not use, so probing never leaks evaluation items into self-play.
+        """
         pc = self.cfg.probes
         if pc.n <= 0 or self.cfg.oracle != "reference":
             return []
-        from rzero_bench.tasks import load_docs, resolve_tasks
+        import random
+
+        from rzero_bench.tasks import DOC_ID_KEY, load_docs, resolve_tasks
 
         spec = resolve_tasks(tasks=[pc.task])[0]
-        docs = load_docs(spec, data_dir=self.data_dir, limit=pc.n, seed=pc.seed + 7919 * k)
-        out = []
-        for i, doc in enumerate(docs):
-            out.append(Question(id=f"it{k}-probe{i:04d}", text=spec.question_text(doc), iteration=k,
-                                source=f"probe:{pc.task}", reference=spec.target(doc)))
-        return out
+        if spec.grader != "math":
+            raise UserError(f"probes.task {pc.task!r} must be a math task (its grader is {spec.grader})")
+        docs = load_docs(spec, data_dir=self.data_dir)
+        ev = self.cfg.eval
+        eval_names = {t.name for t in resolve_tasks(suite=ev.suite if not ev.tasks else None, tasks=ev.tasks)}
+        excluded: set[str] = set()
+        if spec.name in eval_names:
+            excluded = {d[DOC_ID_KEY] for d in load_docs(spec, data_dir=self.data_dir, limit=ev.limit, seed=ev.seed)}
+        pool = [d for d in docs if d[DOC_ID_KEY] not in excluded]
+        rng = random.Random(stage_seed(pc.seed, k, "probes"))
+        chosen = rng.sample(pool, min(pc.n, len(pool)))
+        return [Question(id=f"it{k}-probe-{d[DOC_ID_KEY]}", text=spec.render_text(d), iteration=k,
+                         source=f"probe:{spec.name}", reference=spec.render_target(d)) for d in chosen]
 
 
 def _answer_match_gate(questions: list[Question], votes: dict[str, Vote], kind: str) -> tuple[list[Question], int]:
