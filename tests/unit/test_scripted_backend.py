@@ -87,7 +87,7 @@ def test_factory_scripted_and_errors() -> None:
         make_generator("openai", "m", base_url="http://127.0.0.1:1/v1", bogus=1)
     with pytest.raises(UserError, match="bad options"):
         make_generator("openai", "m")  # base_url is required
-    assert set(BACKENDS) == {"hf", "vllm", "openai", "scripted"}
+    assert set(BACKENDS) == {"hf", "vllm", "openai", "scripted", "served"}
 
 
 def test_importing_backends_is_light() -> None:
