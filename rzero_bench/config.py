@@ -121,7 +121,10 @@ class LayoutConfig(_Strict):
     api_key_env: str = "OPENAI_API_KEY"
     gpu_memory_utilization: float = Field(0.4, gt=0, le=1)
     trainer_use_vllm: bool = False
-    accelerate_config: str | None = None
+    accelerate_config: str | None = None  # run GRPO stages under `accelerate launch` with this config
+    challenger_gpus: str | None = None  # CUDA_VISIBLE_DEVICES of challenger GRPO (the others serve the solver)
+    solver_gpus: str | None = None  # CUDA_VISIBLE_DEVICES of solver GRPO (None: all)
+    launch_prefix: str | None = None  # several nodes: e.g. "srun --nodes=2 --ntasks-per-node=1"
     cpu_threads: int | None = Field(1, ge=1)  # torch threads for CPU generation (1 is fastest for tiny models)
     description: str = "single process; generation with transformers"
 

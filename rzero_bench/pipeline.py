@@ -435,9 +435,10 @@ class Pipeline:
         spec = {k: (str(v) if isinstance(v, Path) else v) for k, v in common.items()}
         spec["settings"] = common["settings"].to_dict()
         spec.update(role=role, stats_path=str(p.it / f".{role}_stats.json"), **extra)
-        self.store.manifest["layout_used"] = {"accelerate_config": self.cfg.layout.accelerate_config,
-                                              "solver_server_url": self.cfg.layout.solver_server_url}
-        return run_launched(spec, p.it / f".{role}_launch.json", self.cfg.layout.accelerate_config or "")
+        lay = self.cfg.layout
+        gpus = lay.challenger_gpus if role == "challenger" else lay.solver_gpus
+        return run_launched(spec, p.it / f".{role}_launch.json", lay.accelerate_config or "", gpus=gpus,
+                            prefix=lay.launch_prefix)
 
     def _probes(self, k: int) -> list[Question]:
         """Probe questions with known answers for the ``reference`` oracle (never trained on).

@@ -24,22 +24,38 @@ from rzero_bench.errors import TrainingError, UserError
 from rzero_bench.store import atomic_write_json, read_json, read_jsonl
 
 
-def launch_command(spec_path: Path, accelerate_config: str) -> list[str]:
-    """The command line that runs one GRPO stage under accelerate."""
+def launch_command(spec_path: Path, accelerate_config: str, *, gpus: str | None = None,
+                   prefix: str | None = None) -> list[str]:
+    """The command line that runs one GRPO stage under accelerate.
+
+    ``gpus`` (a CUDA_VISIBLE_DEVICES list) also sets ``--num_processes``; ``prefix`` (e.g. an
+    ``srun`` invocation) starts the launcher on every node of a multi-node job.
+    """
     cfg = Path(accelerate_config)
     if not cfg.is_file():
         shipped = Path(__file__).resolve().parent.parent / "trainers" / accelerate_config
         if not shipped.is_file():
             raise UserError(f"accelerate config not found: {accelerate_config} (shipped: rzero_bench/trainers/accelerate/*.yaml)")
         cfg = shipped
-    return ["accelerate", "launch", "--config_file", str(cfg), "-m", "rzero_bench.training.launch", str(spec_path)]
+    cmd = ["accelerate", "launch", "--config_file", str(cfg)]
+    if gpus:
+        cmd += ["--num_processes", str(len([g for g in gpus.split(",") if g.strip()]))]
+    cmd += ["-m", "rzero_bench.training.launch", str(spec_path)]
+    return (shlex.split(prefix) if prefix else []) + cmd
 
 
-def run_launched(spec: dict[str, Any], spec_path: Path, accelerate_config: str) -> dict[str, Any]:
+def run_launched(spec: dict[str, Any], spec_path: Path, accelerate_config: str, *, gpus: str | None = None,
+                 prefix: str | None = None) -> dict[str, Any]:
     """Write ``spec``, run the stage under accelerate, return rank 0's statistics."""
     atomic_write_json(spec_path, spec)
-    cmd = launch_command(spec_path, accelerate_config)
-    proc = subprocess.run(cmd, check=False)
+    cmd = launch_command(spec_path, accelerate_config, gpus=gpus, prefix=prefix)
+    env = dict(os.environ)
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus
+    try:
+        proc = subprocess.run(cmd, check=False, env=env)
+    except FileNotFoundError:
+        raise UserError(f"cannot run {cmd[0]!r}: is accelerate installed and on PATH?") from None
     if proc.returncode != 0:
         raise TrainingError(f"{spec['role']} GRPO under accelerate failed (exit {proc.returncode}): {shlex.join(cmd)}")
     return dict(read_json(spec["stats_path"]))
