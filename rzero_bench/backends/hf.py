@@ -95,72 +95,158 @@ def row_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"rzero-hf:{seed}:{index}")
 
 
-class _SeededSampler:
-    """Logits processor that samples each row from its own RNG stream and forces that token.
+def sample_tokens(logits: Any, uniforms: Sequence[float], temperature: float, top_p: float, top_k: int) -> Any:
+    """Pick one token per row by inverse CDF of ``uniforms`` over the temperature/top-k/top-p distribution.
 
-    Returns scores that are -inf everywhere except the chosen token, so ``generate`` run in greedy
-    mode emits exactly the token sampled here.
+    ``logits`` is ``[rows, vocab]``; returns a ``[rows]`` long tensor. Top-k keeps tokens whose logit is
+    at least the k-th largest; top-p keeps the smallest prefix (by probability) whose mass before
+    each kept token is below ``top_p`` (the most likely token is always kept).
+    """
+    import torch
+
+    logits = logits.float() / temperature
+    vocab = logits.shape[-1]
+    if 0 < top_k < vocab:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        sorted_probs = torch.softmax(sorted_logits, dim=-1)
+        before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # mass strictly above each token
+        drop_sorted = before >= top_p
+        drop_sorted[:, 0] = False
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    cdf = torch.cumsum(probs, dim=-1)
+    u = torch.tensor(list(uniforms), dtype=cdf.dtype, device=cdf.device)
+    u = (u * cdf[:, -1]).unsqueeze(-1)
+    chosen = torch.searchsorted(cdf, u, right=True).clamp_(max=vocab - 1)
+    # never pick a zero-probability token (possible only through rounding at the top of the cdf)
+    bad = probs.gather(-1, chosen) <= 0
+    if bool(bad.any()):
+        chosen = torch.where(bad, probs.argmax(dim=-1, keepdim=True), chosen)
+    return chosen.squeeze(-1)
+
+
+def _kv_layer_class() -> type:
+    """A transformers cache layer that appends into a preallocated buffer instead of concatenating."""
+    from transformers.cache_utils import DynamicLayer
+
+    class _BufferLayer(DynamicLayer):  # type: ignore[misc]
+        """``keys``/``values`` are views ``[:, :, :length]`` of buffers with spare room for new tokens.
+
+        The values seen by attention are exactly those a ``DynamicLayer`` would hold; only the
+        per-step copy of the whole cache (``torch.cat``) is avoided.
+        """
+
+        reserve = 64  # spare positions allocated beyond the current length
+
+        def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
+            super().lazy_initialization(key_states, value_states)
+            self.buf_k = self.buf_v = None
+
+        def _alloc(self, like: Any, batch: int, capacity: int, zero: bool) -> Any:
+            import torch
+
+            make = torch.zeros if zero else torch.empty
+            return make((batch, like.shape[1], capacity, like.shape[3]), dtype=like.dtype, device=like.device)
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            n = 0 if self.buf_k is None else self.keys.shape[-2]
+            q = key_states.shape[-2]
+            if self.buf_k is None or n + q > self.buf_k.shape[-2]:
+                cap = n + q + max(self.reserve, n // 2)
+                bk = self._alloc(key_states, key_states.shape[0], cap, zero=False)
+                bv = self._alloc(value_states, value_states.shape[0], cap, zero=False)
+                if n:
+                    bk[:, :, :n] = self.keys
+                    bv[:, :, :n] = self.values
+                self.buf_k, self.buf_v = bk, bv
+            self.buf_k[:, :, n : n + q] = key_states
+            self.buf_v[:, :, n : n + q] = value_states
+            self.keys = self.buf_k[:, :, : n + q]
+            self.values = self.buf_v[:, :, : n + q]
+            return self.keys, self.values
+
+        def select_rows(self, idx: Any) -> None:
+            n = self.keys.shape[-2]
+            self.buf_k = self.buf_k.index_select(0, idx)
+            self.buf_v = self.buf_v.index_select(0, idx)
+            self.keys, self.values = self.buf_k[:, :, :n], self.buf_v[:, :, :n]
+
+        def drop_left(self, first: int) -> None:
+            self.buf_k, self.buf_v = self.buf_k[:, :, first:], self.buf_v[:, :, first:]
+            self.keys, self.values = self.keys[:, :, first:], self.values[:, :, first:]
+
+        def append_rows(self, other: Any) -> None:
+            """Stack ``other``'s rows below ours, both right-aligned (left padding, zero-filled)."""
+            a, b = self.keys.shape[-2], other.keys.shape[-2]
+            n = max(a, b)
+            rows_a, rows_b = self.keys.shape[0], other.keys.shape[0]
+            cap = n + max(self.reserve, n // 2)
+            for name, mine, theirs in (("k", self.keys, other.keys), ("v", self.values, other.values)):
+                buf = self._alloc(mine, rows_a + rows_b, cap, zero=True)
+                buf[:rows_a, :, n - a : n] = mine
+                buf[rows_a:, :, n - b : n] = theirs
+                setattr(self, "buf_" + name, buf)
+            self.keys, self.values = self.buf_k[:, :, :n], self.buf_v[:, :, :n]
+
+    return _BufferLayer
+
+
+class _Batch:
+    """The rows being decoded together: their KV cache, 2D attention mask and next position ids.
+
+    Rows are left-padded to a common cache length; the mask marks real tokens. Rows can be dropped
+    (``select``) and a freshly prefilled batch can be appended (``merge``); leading columns that
+    are padding in every row are cut away so the cache never grows wider than its longest row.
     """
 
-    def __init__(self, rngs: list[random.Random], temperature: float, top_p: float, top_k: int) -> None:
-        self.rngs = rngs
-        self.temperature = temperature
-        self.top_p = top_p
-        self.top_k = top_k
+    def __init__(self, rows: list[int], cache: Any, mask: Any, pos: Any, logits: Any) -> None:
+        self.rows = rows  # row ids, in batch order
+        self.cache = cache  # transformers Cache of _BufferLayer, [batch, heads, length, dim] per layer
+        self.mask = mask  # [batch, length] long
+        self.pos = pos  # [batch] long: position id of the next token of each row
+        self.logits = logits  # [batch, vocab] float32: next-token logits
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
+    def select(self, keep: list[int]) -> None:
         import torch
 
-        logits = scores.float() / self.temperature
-        vocab = logits.shape[-1]
-        if 0 < self.top_k < vocab:
-            kth = torch.topk(logits, self.top_k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        if self.top_p < 1.0:
-            sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-            sorted_probs = torch.softmax(sorted_logits, dim=-1)
-            before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # mass strictly above each token
-            drop_sorted = before >= self.top_p
-            drop_sorted[:, 0] = False
-            drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-            logits = logits.masked_fill(drop, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
-        cdf = torch.cumsum(probs, dim=-1)
-        u = torch.tensor([rng.random() for rng in self.rngs], dtype=cdf.dtype, device=cdf.device)
-        u = (u * cdf[:, -1]).unsqueeze(-1)
-        chosen = torch.searchsorted(cdf, u, right=True).clamp_(max=vocab - 1)
-        # never pick a zero-probability token (possible only through rounding at the top of the cdf)
-        bad = probs.gather(-1, chosen) <= 0
-        if bool(bad.any()):
-            chosen = torch.where(bad, probs.argmax(dim=-1, keepdim=True), chosen)
-        out = torch.full_like(scores, float("-inf"))
-        out.scatter_(-1, chosen, 0.0)
-        return out
+        idx = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
+        self.rows = [self.rows[b] for b in keep]
+        for layer in self.cache.layers:
+            layer.select_rows(idx)
+        self.mask = self.mask.index_select(0, idx)
+        self.pos = self.pos.index_select(0, idx)
+        self.logits = self.logits.index_select(0, idx)
+        self.trim()
 
-
-class _StopStrings:
-    """Stopping criterion: a row is done once a stop string appears in the decoded tail of its output."""
-
-    def __init__(self, tokenizer: Any, stops: Sequence[str], start: int, n_rows: int) -> None:
-        self.tokenizer = tokenizer
-        self.stops = [s for s in stops if s]
-        self.start = start
-        self.window = max((len(s) for s in self.stops), default=1) + 4
-        self.hit_at: list[int | None] = [None] * n_rows
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+    def trim(self) -> None:
+        """Drop leading cache columns that are padding in every row."""
         import torch
 
-        generated = input_ids[:, self.start :]
-        steps = generated.shape[1]
-        done = []
-        for i, row in enumerate(generated[:, -self.window :].tolist()):
-            if self.hit_at[i] is None:
-                tail = self.tokenizer.decode(row, skip_special_tokens=True)
-                if any(s in tail for s in self.stops):
-                    self.hit_at[i] = steps
-            done.append(self.hit_at[i] is not None)
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        used = self.mask.any(dim=0)
+        first = int(used.to(torch.int8).argmax()) if bool(used.any()) else 0
+        if first > 0:
+            self.mask = self.mask[:, first:]
+            for layer in self.cache.layers:
+                layer.drop_left(first)
+
+    def merge(self, other: _Batch) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        a, b = self.mask.shape[1], other.mask.shape[1]
+        for la, lb in zip(self.cache.layers, other.cache.layers, strict=True):
+            la.append_rows(lb)
+        self.mask = torch.cat([F.pad(self.mask, (max(0, b - a), 0)), F.pad(other.mask, (max(0, a - b), 0))], dim=0)
+        self.pos = torch.cat([self.pos, other.pos])
+        self.logits = torch.cat([self.logits, other.logits], dim=0)
+        self.rows = self.rows + other.rows
+        self.trim()
 
 
 class HFGenerator(BaseGenerator):
@@ -243,6 +329,7 @@ class HFGenerator(BaseGenerator):
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
         self.eos_ids = eos_ids
+        self._layer_cls = _kv_layer_class()
         self.pad_id = int(tokenizer.pad_token_id)
         # a clean generation config: no sampling defaults from the checkpoint leak into our decoding
         model.generation_config = GenerationConfig(
@@ -316,82 +403,158 @@ class HFGenerator(BaseGenerator):
         rows_left = [1 if r.params.greedy else r.params.n for r in requests]
         for key, rows in groups.items():
             temperature, top_p, top_k, max_tokens, stop = key
+            params = SamplingParams(
+                temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens, stop=stop
+            )
             rows.sort(key=lambda ij: (-len(prompt_ids[ij[0]]), ij))
-            for start in range(0, len(rows), self.batch_size):
-                chunk = rows[start : start + self.batch_size]
-                outs = self._run_batch(
-                    [prompt_ids[i] for i, _ in chunk],
-                    [row_rng(seeds[i], j) for i, j in chunk],
-                    SamplingParams(
-                        temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens, stop=stop
-                    ),
-                )
-                finished = 0
-                for ij, out in zip(chunk, outs, strict=True):
-                    results[ij] = out
-                    rows_left[ij[0]] -= 1
-                    finished += rows_left[ij[0]] == 0
-                if progress is not None and finished:
-                    progress(finished)
+            rngs = None if params.greedy else [row_rng(seeds[i], j) for i, j in rows]
+
+            def done(r: int, out: tuple[str, str, int], rows: list[tuple[int, int]] = rows) -> int:
+                ij = rows[r]
+                results[ij] = out
+                rows_left[ij[0]] -= 1
+                return int(rows_left[ij[0]] == 0)
+
+            self._decode([prompt_ids[i] for i, _ in rows], rngs, params, done, progress)
         return results
 
-    def _run_batch(
-        self, prompts: list[list[int]], rngs: list[random.Random], params: SamplingParams
-    ) -> list[tuple[str, str, int]]:
-        """Generate one sequence per prompt; returns (text, finish_reason, completion_tokens) per row."""
-        import torch
-        from transformers import LogitsProcessorList, StoppingCriteriaList
+    def _prefill(self, rows: list[int], prompts: list[list[int]], reserve: int) -> _Batch:
+        """Run the prompts of ``rows`` (left-padded) through the model; returns their batch state.
 
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            if p:
-                ids[r, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-                mask[r, width - len(p) :] = 1
-        processors = LogitsProcessorList()
-        if not params.greedy:
-            processors.append(_SeededSampler(rngs, params.temperature, params.top_p, params.top_k))
-        criteria = StoppingCriteriaList()
-        stopper = None
-        if params.stop:
-            stopper = _StopStrings(self.tokenizer, params.stop, width, len(prompts))
-            criteria.append(stopper)
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                max_new_tokens=params.max_tokens,
-                do_sample=False,
-                logits_processor=processors,
-                stopping_criteria=criteria,
-            )
-        generated = out[:, width:].tolist()
+        Rows with the same prompt (the ``n`` samples of a request) share one forward pass: the
+        prompt is encoded once and its cache rows are copied.
+        """
+        import torch
+        from transformers.cache_utils import Cache
+
+        unique: dict[tuple[int, ...], int] = {}
+        which = [unique.setdefault(tuple(prompts[r] or [self.pad_id]), len(unique)) for r in rows]
+        seqs = list(unique)
+        width = max(len(p) for p in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for b, p in enumerate(seqs):
+            ids[b, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[b, width - len(p) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        # position ids as transformers' generate computes them: 0.. over real tokens, 0 on padding
+        pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        layer_cls = self._layer_cls
+        layer_cls.reserve = reserve
+        cache = Cache(layer_class_to_replicate=layer_cls)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=pos,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        logits = out.logits[:, -1, :].to(dtype=torch.float32)
+        batch = _Batch(list(range(len(seqs))), out.past_key_values, mask, pos[:, -1] + 1, logits)
+        if which != batch.rows:
+            batch.select(which)
+        batch.rows = list(rows)
+        return batch
+
+    def _decode(
+        self,
+        prompts: list[list[int]],
+        rngs: list[random.Random] | None,
+        params: SamplingParams,
+        done: Any,
+        progress: ProgressFn | None,
+    ) -> None:
+        """Decode every prompt with continuous batching; calls ``done(row, (text, reason, tokens))``.
+
+        At most ``batch_size`` rows are in the batch; a row leaves it as soon as it finishes and
+        waiting rows are prefilled and merged in once a quarter of the slots (or all that remain)
+        are free, so long generations never hold a batch of finished rows.
+        """
+        import torch
 
         eos = set(self.eos_ids)
-        rows = []
-        for r, toks in enumerate(generated):
-            length = len(toks)
-            reason = "length"
-            eos_at = next((t for t, tok in enumerate(toks) if tok in eos), None)
-            if eos_at is not None:
-                length, reason = eos_at + 1, "stop"
-            hit = stopper.hit_at[r] if stopper is not None else None
-            if hit is not None and hit <= length:
-                length = hit
-                reason = "stop"
-            content = toks[:length]
-            if content and content[-1] in eos:
-                content = content[:-1]
-            text = self.tokenizer.decode(content, skip_special_tokens=True)
-            cuts = [text.find(s) for s in params.stop if s and s in text]
-            if cuts:
-                text = text[: min(cuts)]
-                reason = "stop"
-            elif reason == "length" and length < params.max_tokens:
-                reason = "stop"  # pragma: no cover - a row ends early only through eos or a stop string
-            rows.append((text, reason, length))
-        return rows
+        stops = [s for s in params.stop if s]
+        window = max((len(s) for s in stops), default=1) + 4
+        greedy = params.greedy
+        max_tokens = params.max_tokens
+        capacity = self.batch_size
+        refill_at = max(1, capacity // 4)
+        reserve = min(max_tokens, 256)
+        queue = list(range(len(prompts)))
+        queue.reverse()  # pop() takes the next row (longest prompts first)
+        tokens: dict[int, list[int]] = {}
+        batch: _Batch | None = None
+        with torch.inference_mode():
+            while queue or batch is not None:
+                active = 0 if batch is None else len(batch.rows)
+                free = capacity - active
+                if queue and (active == 0 or free >= min(refill_at, len(queue))):
+                    new = [queue.pop() for _ in range(min(free, len(queue)))]
+                    for r in new:
+                        tokens[r] = []
+                    fresh = self._prefill(new, prompts, reserve)
+                    if batch is None:
+                        batch = fresh
+                    else:
+                        batch.merge(fresh)
+                assert batch is not None
+                if greedy:
+                    chosen = batch.logits.argmax(dim=-1)
+                else:
+                    assert rngs is not None
+                    chosen = sample_tokens(
+                        batch.logits,
+                        [rngs[r].random() for r in batch.rows],
+                        params.temperature,
+                        params.top_p,
+                        params.top_k,
+                    )
+                keep: list[int] = []
+                finished = 0
+                for b, (r, tok) in enumerate(zip(batch.rows, chosen.tolist(), strict=True)):
+                    seq = tokens[r]
+                    seq.append(tok)
+                    if tok in eos:
+                        finished += done(r, self._finish(seq[:-1], len(seq), "stop", stops))
+                    elif stops and any(
+                        s in self.tokenizer.decode(seq[-window:], skip_special_tokens=True) for s in stops
+                    ):
+                        finished += done(r, self._finish(seq, len(seq), "stop", stops))
+                    elif len(seq) >= max_tokens:
+                        finished += done(r, self._finish(seq, len(seq), "length", stops))
+                    else:
+                        keep.append(b)
+                        continue
+                    del tokens[r]
+                if progress is not None and finished:
+                    progress(finished)
+                if not keep:
+                    batch = None
+                    continue
+                if len(keep) < len(batch.rows):
+                    batch.select(keep)
+                    chosen = chosen.index_select(0, torch.tensor(keep, dtype=torch.long, device=chosen.device))
+                batch.mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], dim=1)
+                out = self.model(
+                    input_ids=chosen.unsqueeze(-1),
+                    attention_mask=batch.mask,
+                    position_ids=batch.pos.unsqueeze(-1),
+                    past_key_values=batch.cache,
+                    use_cache=True,
+                )
+                batch.cache = out.past_key_values
+                batch.pos = batch.pos + 1
+                batch.logits = out.logits[:, -1, :].to(dtype=torch.float32)
+
+    def _finish(self, content: list[int], length: int, reason: str, stops: list[str]) -> tuple[str, str, int]:
+        """(text, finish_reason, completion_tokens) of a finished row; the text is cut at a stop string."""
+        text = self.tokenizer.decode(content, skip_special_tokens=True)
+        cuts = [text.find(s) for s in stops if s in text]
+        if cuts:
+            text = text[: min(cuts)]
+            reason = "stop"
+        return text, reason, length
 
     # ---------------------------------------------------------------- lifetime
     def close(self) -> None:
