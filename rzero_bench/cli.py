@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -34,7 +33,7 @@ DATA_DIR_HELP = "Local mirror of the benchmark data laid out like ../shared/benc
 TASKS_DIR_HELP = "Directory of task YAML files (default: the tasks shipped with the package)."
 
 
-def _data_dir(value: Optional[Path]) -> Optional[Path]:
+def _data_dir(value: Path | None) -> Path | None:
     if value is not None:
         return value
     env = os.environ.get("RZERO_DATA_DIR")
@@ -44,12 +43,12 @@ def _data_dir(value: Optional[Path]) -> Optional[Path]:
 # ---------------------------------------------------------------- run
 @app.command()
 def run(
-    config: Optional[Path] = typer.Argument(None, help="Run config YAML (default: the tiny preset)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Base model: hub id or local path (overrides the config)."),
-    iterations: Optional[int] = typer.Option(None, "--iterations", "-n", min=1, help="Number of co-evolution iterations."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Preset: tiny (default), paper, official-code, micro."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: runs/<run name>)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    config: Path | None = typer.Argument(None, help="Run config YAML (default: the tiny preset)."),
+    model: str | None = typer.Option(None, "--model", help="Base model: hub id or local path (overrides the config)."),
+    iterations: int | None = typer.Option(None, "--iterations", "-n", min=1, help="Number of co-evolution iterations."),
+    preset: str | None = typer.Option(None, "--preset", help="Preset: tiny (default), paper, official-code, micro."),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="Run directory (default: runs/<run name>)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override a config value: --set solver.lr=1e-6 (repeatable)."),
 ) -> None:
     """Run the R-Zero co-evolution loop (resumable: rerun the same command to continue)."""
@@ -63,19 +62,19 @@ def run(
 @app.command("eval")
 def eval_(
     model: str = typer.Argument(..., help="Checkpoint path, hub id, or served model name (openai backend)."),
-    suite: Optional[str] = typer.Option(None, "--suite", help="Task suite: rzero | math | general."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task names."),
+    suite: str | None = typer.Option(None, "--suite", help="Task suite: rzero | math | general."),
+    tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated task names."),
     backend: str = typer.Option("hf", "--backend", help="hf | vllm | openai."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate a seeded subsample of N items per task."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate a seeded subsample of N items per task."),
     seed: int = typer.Option(0, "--seed", help="Seed for --limit subsampling and sampled metrics."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Override the generation length of every task."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Results directory (default: results/<model name>)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Override the generation length of every task."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Results directory (default: results/<model name>)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    base_url: str | None = typer.Option(None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai backend: name of the env var holding the key."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: prompts per generate() call."),
-    max_samples: Optional[int] = typer.Option(None, "--max-samples", min=1, help="Cap k of sampled metrics (mean@k, maj@k, pass@k) for quick runs; labels show the k used."),
+    max_samples: int | None = typer.Option(None, "--max-samples", min=1, help="Cap k of sampled metrics (mean@k, maj@k, pass@k) for quick runs; labels show the k used."),
 ) -> None:
     """Score a checkpoint on benchmark tasks; writes <task>.json and <task>.samples.jsonl."""
     from rzero_bench.evaluate import eval_command
@@ -88,7 +87,7 @@ def eval_(
 @app.command()
 def rescore(
     results_dir: Path = typer.Argument(..., help="A results directory written by `eval` or `run`."),
-    tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
 ) -> None:
     """Re-grade saved generations with the current grader (no model needed)."""
     from rzero_bench.evaluate import rescore_command
@@ -113,7 +112,7 @@ def label_acc(
 def report(
     runs: list[Path] = typer.Argument(..., help="Run directories (or results directories)."),
     format: str = typer.Option("table", "--format", "-f", help="table | md | json | csv."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG plots (accuracy per iteration, p-hat histograms, label calibration) to this directory."),
+    plots: Path | None = typer.Option(None, "--plots", help="Write PNG plots (accuracy per iteration, p-hat histograms, label calibration) to this directory."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
     """Comparison tables: base vs each iteration, deltas with paired-bootstrap 95% CIs."""
@@ -153,7 +152,7 @@ def check(
 
 # ---------------------------------------------------------------- tasks
 @tasks_app.command("list")
-def tasks_list(tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP)) -> None:
+def tasks_list(tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP)) -> None:
     """List tasks and suites."""
     from rzero_bench.tasks import list_command
 
@@ -163,8 +162,8 @@ def tasks_list(tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", hel
 @tasks_app.command("validate")
 def tasks_validate(
     paths: list[Path] = typer.Argument(None, help="Task YAML files (default: all shipped tasks)."),
-    tasks_dir: Optional[Path] = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=DATA_DIR_HELP + " When given, templates are rendered on real rows."),
+    tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP + " When given, templates are rendered on real rows."),
 ) -> None:
     """Validate task YAML strictly (unknown keys, !function, include, template fields)."""
     from rzero_bench.tasks import validate_command
@@ -188,7 +187,7 @@ def tiny_build(
 def micro_pretrain(
     size: str = typer.Option("s", "--size", help="Model size for the micro base."),
     seed: int = typer.Option(0, "--seed"),
-    minutes: Optional[float] = typer.Option(None, "--minutes", help="Override the pretraining budget."),
+    minutes: float | None = typer.Option(None, "--minutes", help="Override the pretraining budget."),
 ) -> None:
     """Pretrain (cached) the micro base model on generated arithmetic worked solutions."""
     from rzero_bench.micro import pretrain_command

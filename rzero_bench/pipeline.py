@@ -210,6 +210,7 @@ class Pipeline:
     # ---- entry point
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
+        _quiet_libraries()
         with RunLock(self.dir):
             resumed = self.store.open(
                 config=cfg.model_dump(mode="json"),
@@ -515,6 +516,20 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
     if "tokens_generated" in d:
         d["tokens"] = d["tokens_generated"]
     return d
+
+
+def _quiet_libraries() -> None:
+    """Our own progress display replaces the libraries' per-load progress bars."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
 
 
 def _remove(path: Path) -> None:
