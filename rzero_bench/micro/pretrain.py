@@ -525,6 +525,13 @@ def pretrain_micro(
         phase2_steps=phase2_steps,
         eval_per_level=eval_per_level,
     )
+    return build_micro(recipe, home=home, progress=progress)
+
+
+def build_micro(
+    recipe: MicroRecipe, *, home: Path | None = None, progress: ProgressCallback | None = None
+) -> Path:
+    """Build (or reuse) the micro model of an explicit recipe (for recipe experiments)."""
     target = micro_model_dir(recipe, home)
     if target.is_dir():
         return target
