@@ -514,7 +514,7 @@ def _stats_dict(stats: Any) -> dict[str, Any]:
     if "wall_time_s" in d:
         d["train_wall_time_s"] = d.pop("wall_time_s")
     if "tokens_generated" in d:
-        d["tokens"] = d["tokens_generated"]
+        d["tokens"] = d.pop("tokens_generated")
     return d
 
 

@@ -229,7 +229,18 @@ def _stage_rows(run_dir: Path | None) -> list[dict[str, Any]]:
                 "tokens": sum(tok) if tok else None,
             }
         )
-    return out
+    return sorted(out, key=lambda r: _stage_order(str(r["stage"])))
+
+
+_STAGE_ORDER = ("challenger", "questions", "votes", "filter", "solver", "label_acc", "eval")
+
+
+def _stage_order(name: str) -> tuple[int, int, str]:
+    """Run order: by iteration, then by the pipeline's stage order (the manifest's keys are sorted)."""
+    it, _, stage = name.partition("/")
+    k = int(it.removeprefix("iter_")) if it.removeprefix("iter_").isdigit() else 10**6
+    pos = _STAGE_ORDER.index(stage) if stage in _STAGE_ORDER else len(_STAGE_ORDER)
+    return k, pos, name
 
 
 def _iteration_stats(g: Group, keys: list[str]) -> list[dict[str, Any]]:
