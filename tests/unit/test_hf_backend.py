@@ -125,3 +125,79 @@ def test_missing_models_are_one_line_user_errors(tmp_path: Path, hf_offline: Non
         HFGenerator(str(tmp_path / "missing" / "ckpt"), device="cpu")
     with pytest.raises(UserError, match="dtype"):
         HFGenerator(tmp_path, device="cpu", dtype="int3")
+
+
+GREEDY_PROMPTS = [
+    *PROMPTS,
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many?",
+    "x",
+    "Compute \\frac{3}{4} + \\frac{1}{8} and put the result in \\boxed{}.",
+]
+
+
+def _transformers_greedy(g: HFGenerator, prompts: list[str], max_tokens: int, batched: bool) -> list[list[int]]:
+    """Greedy completions (token ids, eos included) from transformers' own ``model.generate``."""
+    import torch
+
+    from rzero_bench.backends.base import render_chat
+
+    encoded = [
+        g.tokenizer(render_chat(g.tokenizer, [{"role": "user", "content": p}])[0], add_special_tokens=False)[
+            "input_ids"
+        ]
+        for p in prompts
+    ]
+    groups = [encoded] if batched else [[e] for e in encoded]
+    eos = set(g.eos_ids)
+    out: list[list[int]] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the generator does (threads=1): fast on a shared CPU
+    try:
+        results = []
+        for group in groups:
+            enc = g.tokenizer.pad({"input_ids": group}, padding=True, return_tensors="pt")  # left padding
+            with torch.inference_mode():
+                ids = g.model.generate(**enc, max_new_tokens=max_tokens, do_sample=False)
+            results.append((enc, ids))
+    finally:
+        torch.set_num_threads(threads)
+    for enc, ids in results:
+        for row in ids[:, enc["input_ids"].shape[1] :].tolist():
+            end = next((t + 1 for t, tok in enumerate(row) if tok in eos), len(row))
+            out.append(row[:end])
+    return out
+
+
+@pytest.mark.parametrize("size", ["xs", "s"])
+def test_greedy_matches_transformers_generate_token_for_token(
+    size: str, tiny_model_path: Path, tiny_model_path_s: Path
+) -> None:
+    path = tiny_model_path if size == "xs" else tiny_model_path_s
+    max_tokens = 40
+    with HFGenerator(path, device="cpu", batch_size=32, threads=1) as g:
+        alone = _transformers_greedy(g, GREEDY_PROMPTS, max_tokens, batched=False)
+        batched = _transformers_greedy(g, GREEDY_PROMPTS, max_tokens, batched=True)
+        assert alone == batched  # transformers itself is padding-independent on these prompts
+        eos = set(g.eos_ids)
+        for batch_size in (32, 2):  # one batch; and rows refilled into a running batch
+            g.batch_size = batch_size
+            seen: list[list[int]] = []
+            finish = g._finish
+
+            def spy(content: list[int], length: int, reason: str, stops: list[str]) -> tuple[str, str, int]:
+                seen.append(list(content))
+                return finish(content, length, reason, stops)
+
+            g._finish = spy  # type: ignore[method-assign]
+            try:
+                out = g.generate([_req(p, id=str(i), max_tokens=max_tokens) for i, p in enumerate(GREEDY_PROMPTS)])
+            finally:
+                del g._finish
+            # every row's generated ids (eos cut off) are exactly transformers' ids, and each request
+            # reports the text, token count and finish reason of its own reference
+            refs = [[t for t in ref if t not in eos] for ref in alone]
+            assert sorted(seen) == sorted(refs), batch_size
+            for i, ref in enumerate(alone):
+                assert out[i].texts[0] == g.tokenizer.decode(refs[i], skip_special_tokens=True), (batch_size, i)
+                assert out[i].completion_tokens[0] == len(ref), (batch_size, i)
+                assert out[i].finish_reasons[0] == ("stop" if ref[-1] in eos else "length"), (batch_size, i)
