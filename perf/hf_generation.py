@@ -46,16 +46,21 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     src = Path(args.data_dir) / "gsm8k" / "test.jsonl"
-    questions = [json.loads(x)["question"] for x in src.read_text(encoding="utf-8").splitlines()[: args.prompts]]
+    questions = [
+        json.loads(x)["question"] for x in src.read_text(encoding="utf-8").splitlines()[: args.prompts]
+    ]
     messages = [
-        ({"role": "system", "content": SOLVER_SYSTEM_PROMPT}, {"role": "user", "content": q}) for q in questions
+        ({"role": "system", "content": SOLVER_SYSTEM_PROMPT}, {"role": "user", "content": q})
+        for q in questions
     ]
 
     print(
         f"\n{len(questions)} GSM8K prompts, max {args.max_tokens} new tokens, torch threads {args.threads}, CPU;"
         f" time = min over {args.rounds} alternating rounds\n"
     )
-    print("| model | batch | decoding | rows | generate tok/s | ours tok/s | speed-up | greedy texts identical |")
+    print(
+        "| model | batch | decoding | rows | generate tok/s | ours tok/s | speed-up | greedy texts identical |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         path = build_tiny(size)
@@ -69,25 +74,22 @@ def main() -> None:
                 params = (
                     SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
                     if greedy
-                    else SamplingParams(n=int(n), temperature=1.0, top_p=0.95, top_k=50, max_tokens=args.max_tokens,
-                                        seed=0)
+                    else SamplingParams(
+                        n=int(n), temperature=1.0, top_p=0.95, top_k=50, max_tokens=args.max_tokens, seed=0
+                    )
                 )
                 reqs = [GenerationRequest(messages=m, params=params) for m in messages]
-
-                def ours() -> tuple[int, list[str]]:
-                    out = gen.generate(reqs)
-                    return sum(sum(g.completion_tokens) for g in out), [g.texts[0] for g in out]
-
-                def plain() -> tuple[int, list[str]]:
-                    return _plain_generate(model, tok, prompts, gen.eos_ids, int(batch), greedy, int(n), args.max_tokens)
 
                 t_ours, t_plain = [], []
                 for _ in range(args.rounds):
                     t0 = time.perf_counter()
-                    n_plain, texts_plain = plain()
+                    n_plain, texts_plain = _plain_generate(
+                        model, tok, prompts, gen.eos_ids, int(batch), greedy, int(n), args.max_tokens
+                    )
                     t_plain.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    n_ours, texts_ours = ours()
+                    out = gen.generate(reqs)
+                    n_ours, texts_ours = sum(sum(g.completion_tokens) for g in out), [g.texts[0] for g in out]
                     t_ours.append(time.perf_counter() - t0)
                 a, b = n_plain / min(t_plain), n_ours / min(t_ours)
                 same = (
@@ -96,12 +98,21 @@ def main() -> None:
                     else "n/a (sampled)"
                 )
                 rows = len(prompts) * (1 if greedy else int(n))
-                print(f"| tiny-{size} | {batch} | {mode} | {rows} | {a:,.0f} | {b:,.0f} | {b / a:.2f}x | {same} |",
-                      flush=True)
+                print(
+                    f"| tiny-{size} | {batch} | {mode} | {rows} | {a:,.0f} | {b:,.0f} | {b / a:.2f}x | {same} |",
+                    flush=True,
+                )
 
 
 def _plain_generate(
-    model: Any, tok: Any, prompts: list[str], eos_ids: list[int], batch: int, greedy: bool, n: int, max_tokens: int
+    model: Any,
+    tok: Any,
+    prompts: list[str],
+    eos_ids: list[int],
+    batch: int,
+    greedy: bool,
+    n: int,
+    max_tokens: int,
 ) -> tuple[int, list[str]]:
     """Batched ``model.generate`` over length-sorted prompts; returns (completion tokens, first text per prompt)."""
     import torch
@@ -113,7 +124,9 @@ def _plain_generate(
     total = 0
     texts: dict[int, str] = {}
     kw: dict[str, Any] = (
-        {"do_sample": False} if greedy else {"do_sample": True, "temperature": 1.0, "top_p": 0.95, "top_k": 50}
+        {"do_sample": False}
+        if greedy
+        else {"do_sample": True, "temperature": 1.0, "top_p": 0.95, "top_k": 50}
     )
     for s in range(0, len(rows), batch):
         chunk = rows[s : s + batch]

@@ -1,11 +1,20 @@
-"""The ``hf`` backend: transformers ``generate`` on CPU or GPU, batched, seeded, with stop strings.
+"""The ``hf`` backend: a transformers causal LM on CPU or GPU, batched, seeded, with stop strings.
 
 Prompts are rendered by :func:`rzero_bench.backends.base.render_chat` (the model's chat template,
 else the declared fallback; the name used is ``HFGenerator.chat_template_name``).
 
-Scheduling: every request is expanded into ``n`` rows (a greedy request into one row, copied
-``n`` times). Rows are grouped by sampling settings (temperature, top_p, top_k, max_tokens, stop),
-sorted by prompt length (longest first) and run ``batch_size`` rows at a time with left padding.
+Decoding is our own loop over the model's forward pass with a KV cache (not ``model.generate``):
+the same left padding, attention mask and position ids (0.. over real tokens) that ``generate``
+uses, greedy = argmax of the same logits, so greedy outputs are token-for-token those of
+``model.generate`` (tested). The cache appends into preallocated buffers instead of re-concatenating.
+
+Scheduling: every request is expanded into ``n`` rows (a greedy request into one row, copied ``n``
+times). Rows are grouped by sampling settings (temperature, top_p, top_k, max_tokens, stop) and
+sorted by prompt length (longest first). Each group is decoded with continuous batching: at most
+``batch_size`` rows run together; a row leaves the batch (its cache rows are dropped) as soon as it
+finishes, and waiting rows are prefilled and merged in once a quarter of the slots are free, so a
+long tail never holds a batch of finished rows. Rows with the same prompt prefilled together (the
+``n`` samples of a request) share one prompt forward pass.
 
 Seeding guarantee: sampling does not use torch's global RNG. Row ``j`` of a request with seed
 ``s`` draws its uniform numbers from its own ``random.Random`` stream keyed by ``(s, j)``, one per
@@ -16,16 +25,20 @@ floating-point differences in the logits caused by padding inside a batch (on CP
 almost never change a sampled token; on GPU in bf16 they can). ``seed=None`` draws a fresh seed.
 Greedy decoding (temperature 0) is deterministic in the same sense.
 
-Stop strings: generation of a row stops early as soon as one of them appears in its decoded tail;
-the text is cut before the first occurrence (the stop string is not included) with finish reason
-"stop". An eos token also gives "stop"; reaching ``max_tokens`` gives "length". Token counts are
-the tokens generated for the row (including the eos token; up to the step that produced the stop
-string).
+Stop strings: generation of a row stops early as soon as one of them appears in its decoded tail
+(the last few tokens, decoded after each step); the text is cut before the first occurrence (the
+stop string is not included) with finish reason "stop". An eos token also gives "stop"; reaching
+``max_tokens`` gives "length". Token counts are the tokens generated for the row (including the eos
+token; up to the step that produced the stop string).
+
+Supported models: decoder-only transformers models whose attention layers use the standard
+transformers KV cache (Llama, Qwen2/2.5/3, Mistral, OctoThinker, the tiny models, ...).
 """
 
 from __future__ import annotations
 
 import gc
+import inspect
 import os
 import random
 import secrets
@@ -95,7 +108,9 @@ def row_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"rzero-hf:{seed}:{index}")
 
 
-def sample_tokens(logits: Any, uniforms: Sequence[float], temperature: float, top_p: float, top_k: int) -> Any:
+def sample_tokens(
+    logits: Any, uniforms: Sequence[float], temperature: float, top_p: float, top_k: int
+) -> Any:
     """Pick one token per row by inverse CDF of ``uniforms`` over the temperature/top-k/top-p distribution.
 
     ``logits`` is ``[rows, vocab]``; returns a ``[rows]`` long tensor. Top-k keeps tokens whose logit is
@@ -129,7 +144,7 @@ def sample_tokens(logits: Any, uniforms: Sequence[float], temperature: float, to
     return chosen.squeeze(-1)
 
 
-def _kv_layer_class() -> type:
+def _kv_layer_class() -> Any:
     """A transformers cache layer that appends into a preallocated buffer instead of concatenating."""
     from transformers.cache_utils import DynamicLayer
 
@@ -141,6 +156,10 @@ def _kv_layer_class() -> type:
         """
 
         reserve = 64  # spare positions allocated beyond the current length
+        buf_k: Any = None
+        buf_v: Any = None
+        keys: Any
+        values: Any
 
         def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
             super().lazy_initialization(key_states, value_states)
@@ -242,7 +261,9 @@ class _Batch:
         a, b = self.mask.shape[1], other.mask.shape[1]
         for la, lb in zip(self.cache.layers, other.cache.layers, strict=True):
             la.append_rows(lb)
-        self.mask = torch.cat([F.pad(self.mask, (max(0, b - a), 0)), F.pad(other.mask, (max(0, a - b), 0))], dim=0)
+        self.mask = torch.cat(
+            [F.pad(self.mask, (max(0, b - a), 0)), F.pad(other.mask, (max(0, a - b), 0))], dim=0
+        )
         self.pos = torch.cat([self.pos, other.pos])
         self.logits = torch.cat([self.logits, other.logits], dim=0)
         self.rows = self.rows + other.rows
@@ -250,7 +271,7 @@ class _Batch:
 
 
 class HFGenerator(BaseGenerator):
-    """Local transformers model; ``batch_size`` is the number of sequences (rows) per ``generate`` call.
+    """Local transformers model; ``batch_size`` is the most sequences (rows) decoded together.
 
     ``threads`` sets torch's intra-op thread count while generating (restored afterwards); None
     leaves it alone. On a CPU shared with other processes, ``threads=1`` is often much faster for
@@ -330,6 +351,9 @@ class HFGenerator(BaseGenerator):
         tokenizer.padding_side = "left"
         self.eos_ids = eos_ids
         self._layer_cls = _kv_layer_class()
+        # only the last position's logits are needed after the prompt (as generate does)
+        accepts = inspect.signature(model.forward).parameters
+        self._prefill_kwargs = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}
         self.pad_id = int(tokenizer.pad_token_id)
         # a clean generation config: no sampling defaults from the checkpoint leak into our decoding
         model.generation_config = GenerationConfig(
@@ -448,7 +472,7 @@ class HFGenerator(BaseGenerator):
             position_ids=pos,
             past_key_values=cache,
             use_cache=True,
-            logits_to_keep=1,
+            **self._prefill_kwargs,
         )
         logits = out.logits[:, -1, :].to(dtype=torch.float32)
         batch = _Batch(list(range(len(seqs))), out.past_key_values, mask, pos[:, -1] + 1, logits)
@@ -534,7 +558,9 @@ class HFGenerator(BaseGenerator):
                     continue
                 if len(keep) < len(batch.rows):
                     batch.select(keep)
-                    chosen = chosen.index_select(0, torch.tensor(keep, dtype=torch.long, device=chosen.device))
+                    chosen = chosen.index_select(
+                        0, torch.tensor(keep, dtype=torch.long, device=chosen.device)
+                    )
                 batch.mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], dim=1)
                 out = self.model(
                     input_ids=chosen.unsqueeze(-1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,7 +136,9 @@ GREEDY_PROMPTS = [
 ]
 
 
-def _transformers_greedy(g: HFGenerator, prompts: list[str], max_tokens: int, batched: bool) -> list[list[int]]:
+def _transformers_greedy(
+    g: HFGenerator, prompts: list[str], max_tokens: int, batched: bool
+) -> list[list[int]]:
     """Greedy completions (token ids, eos included) from transformers' own ``model.generate``."""
     import torch
 
@@ -184,13 +187,22 @@ def test_greedy_matches_transformers_generate_token_for_token(
             seen: list[list[int]] = []
             finish = g._finish
 
-            def spy(content: list[int], length: int, reason: str, stops: list[str]) -> tuple[str, str, int]:
+            def spy(
+                content: list[int],
+                length: int,
+                reason: str,
+                stops: list[str],
+                seen: list[list[int]] = seen,
+                finish: Any = finish,
+            ) -> tuple[str, str, int]:
                 seen.append(list(content))
                 return finish(content, length, reason, stops)
 
             g._finish = spy  # type: ignore[method-assign]
             try:
-                out = g.generate([_req(p, id=str(i), max_tokens=max_tokens) for i, p in enumerate(GREEDY_PROMPTS)])
+                out = g.generate(
+                    [_req(p, id=str(i), max_tokens=max_tokens) for i, p in enumerate(GREEDY_PROMPTS)]
+                )
             finally:
                 del g._finish
             # every row's generated ids (eos cut off) are exactly transformers' ids, and each request
@@ -198,6 +210,9 @@ def test_greedy_matches_transformers_generate_token_for_token(
             refs = [[t for t in ref if t not in eos] for ref in alone]
             assert sorted(seen) == sorted(refs), batch_size
             for i, ref in enumerate(alone):
-                assert out[i].texts[0] == g.tokenizer.decode(refs[i], skip_special_tokens=True), (batch_size, i)
+                assert out[i].texts[0] == g.tokenizer.decode(refs[i], skip_special_tokens=True), (
+                    batch_size,
+                    i,
+                )
                 assert out[i].completion_tokens[0] == len(ref), (batch_size, i)
                 assert out[i].finish_reasons[0] == ("stop" if ref[-1] in eos else "length"), (batch_size, i)
