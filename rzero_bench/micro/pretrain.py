@@ -8,10 +8,15 @@ Recipe (``/work/shared/notes/micro-world.md``, "The base that leaves room for se
    worked solutions ("23+45 = 68. \\boxed{68}") for problems drawn with level weights
    0.2/0.35/0.25/0.12/0.08, plus 10% challenger-format turns (a plan,
    ``<question>...</question>``, ``\\boxed{}``; levels uniform).
-3. **Phase 2 (latent reasoning)**: a short continuation at lr 3e-4 where 60% of the solutions are
-   direct answers (``\\boxed{68}``). Greedy decoding then tends to answer directly (and badly)
-   while samples at temperature 1 still reason step by step part of the time, so majority@m is
-   well above greedy: the headroom self-consistency and R-Zero rely on.
+3. **Phase 2 (latent reasoning)**: a short continuation (2 nominal minutes, lr 1e-3 cosine) where
+   60% of the solutions are direct answers (``\\boxed{68}``). Greedy decoding then answers
+   directly (and badly on L3+) while samples at temperature 1 still reason step by step part of the
+   time, so majority@m is well above greedy: the headroom self-consistency and R-Zero rely on.
+   Measured on this machine (seed 0, 40 items per level): the notes' one minute at lr 3e-4 left
+   the first token undecided (P(direct) 0.33-0.55), so greedy still reasoned on 60-90% of the
+   items and maj@8 was barely above greedy; 80% direct made greedy direct but left too few
+   stepwise samples (L3 maj@8 0.15); 2 minutes at lr 1e-3 with 60% direct gave L3 greedy 0.125
+   vs maj@8 0.625.
 
 Every example is a chat rendered through the tokenizer's chat template exactly as the pipeline
 renders it (:func:`rzero_bench.backends.base.render_chat` with the shipped ``solver`` and
@@ -115,8 +120,8 @@ class MicroRecipe:
         return self.block_len * self.batch_blocks
 
 
-DEFAULT_MINUTES = 8.5  # training time at the nominal rate; + tokenizer and evaluation <= 10 min
-PHASE2_SHARE = 1.0 / 8.5  # one minute in 8.5
+DEFAULT_MINUTES = 9.5  # training time at the nominal rate; + tokenizer and evaluation <= 10 min
+PHASE2_SHARE = 2.0 / 9.5  # two minutes of latent-reasoning tuning in 9.5
 
 
 def make_recipe(
@@ -150,7 +155,7 @@ def make_recipe(
         size=size,
         seed=seed,
         phase1=PhaseSpec(steps=s1, lr=2e-3, warmup=min(50, max(1, s1 // 10)), direct_fraction=0.0),
-        phase2=PhaseSpec(steps=s2, lr=3e-4, warmup=min(10, max(1, s2 // 10)), direct_fraction=0.6),
+        phase2=PhaseSpec(steps=s2, lr=1e-3, warmup=min(10, max(1, s2 // 10)), direct_fraction=0.6),
         eval_per_level=base.eval_per_level if eval_per_level is None else eval_per_level,
     )
 
@@ -465,14 +470,17 @@ def _phase1_recipe_dict(recipe: MicroRecipe) -> dict[str, Any]:
     return d
 
 
+def _phase1_dir(recipe: MicroRecipe, home: Path | None) -> Path:
+    h = recipe_hash(_phase1_recipe_dict(recipe))
+    return Path(home or rzero_home()) / "models" / f"micro-phase1-{recipe.size}-s{recipe.seed}-{h}"
+
+
 def _build_phase1(
     recipe: MicroRecipe, home: Path | None, exclude: frozenset[str], progress: ProgressCallback | None
 ) -> Path:
     """Tokenizer + phase-1 model, cached on their own so phase-2 variants reuse them."""
     d = _phase1_recipe_dict(recipe)
-    target = (
-        Path(home or rzero_home()) / "models" / f"micro-phase1-{recipe.size}-s{recipe.seed}-{recipe_hash(d)}"
-    )
+    target = _phase1_dir(recipe, home)
 
     def _build(tmp: Path) -> None:
         import torch
@@ -513,7 +521,7 @@ def pretrain_micro(
 ) -> Path:
     """Pretrain (or reuse from the cache) the micro base model; returns its directory.
 
-    ``minutes`` is a nominal budget turned into a fixed number of steps (default 8.5 minutes of
+    ``minutes`` is a nominal budget turned into a fixed number of steps (default 9.5 minutes of
     training at 12.5k tokens/s for size "s"); ``phase1_steps``/``phase2_steps`` set the steps
     directly (tests). ``eval_per_level=0`` skips the held-out check in ``micro_meta.json``.
     """
@@ -546,6 +554,7 @@ def build_micro(
         t_start = time.perf_counter()
         threads_before = torch.get_num_threads()
         exclude = arith.heldout_expressions()
+        phase1_cached = _phase1_dir(recipe, home).is_dir()
         phase1_dir = _build_phase1(recipe, home, exclude, progress)
         phases = {"phase1": read_json(phase1_dir / PHASE1_FILE)["phase1"]}
         tokenizer: Any = AutoTokenizer.from_pretrained(phase1_dir)
@@ -587,7 +596,11 @@ def build_micro(
             "steps": steps,
             "tokens": tokens,
             "phases": phases,
+            # wall times: this build's own (phase 1 may come from its cache), and the recipe's
+            # total counting phase 1's recorded time, so both are comparable across builds
+            "phase1_from_cache": phase1_cached,
             "train_wall_time_s": round(train_wall, 2),
+            "recipe_wall_time_s": round(sum(p["wall_time_s"] for p in phases.values()) + eval_wall, 2),
             "eval_wall_time_s": round(eval_wall, 2),
             "wall_time_s": round(train_wall + eval_wall, 2),
             "tokens_per_s": round(tokens / max(sum(p["wall_time_s"] for p in phases.values()), 1e-9), 1),
@@ -641,7 +654,8 @@ def pretrain_command(size: str = "s", seed: int = 0, minutes: float | None = Non
     meta = read_meta(path)
     err.print(
         f"micro-{size} seed {seed}: {meta['n_params']:,} params, {meta['steps']} steps, {meta['tokens']:,} tokens, "
-        f"{meta['tokens_per_s']:,.0f} tokens/s, {meta['wall_time_s']:.0f} s" + (" (cached)" if cached else "")
+        f"{meta['tokens_per_s']:,.0f} tokens/s, {meta.get('recipe_wall_time_s', meta['wall_time_s']):.0f} s"
+        + (" (cached)" if cached else "")
     )
     levels = meta["eval"]["levels"]
     if levels:
