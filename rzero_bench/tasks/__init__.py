@@ -131,8 +131,10 @@ class TaskMetadata(_Strict):
     version: str
     grader: GraderKind
     metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="acc", k=1, temperature=0.0, top_p=1.0, top_k=0)], min_length=1)
-    processor: Literal["jsonl", "bbeh"] = "jsonl"
-    local_file: str
+    processor: Literal["jsonl", "bbeh", "generated"] = "jsonl"
+    local_file: str = ""
+    generator: str | None = None  # processor "generated": a name in GENERATORS (never an import path)
+    generator_kwargs: dict[str, Any] = Field(default_factory=dict)
     category_field: str | None = None
     id_field: str | None = None
     system_prompt: str | None = None
@@ -144,6 +146,29 @@ class TaskMetadata(_Strict):
         if Path(v).is_absolute() or ".." in Path(v).parts:
             raise ValueError("local_file must be a path relative to the data directory")
         return v
+
+    @model_validator(mode="after")
+    def _source(self) -> TaskMetadata:
+        if self.processor == "generated":
+            if self.generator not in GENERATORS:
+                raise ValueError(f"generator must be one of {sorted(GENERATORS)}, got {self.generator!r}")
+        elif not self.local_file:
+            raise ValueError("local_file is required (the file's path under the data directory)")
+        return self
+
+
+# Deterministic, built-in datasets a task may name with ``processor: generated`` (no code in YAML).
+GENERATORS: dict[str, tuple[str, str]] = {
+    "micro_arith": ("rzero_bench.micro.arith", "micro_arith_docs"),
+}
+
+
+def _generate(spec: TaskSpec) -> list[dict[str, Any]]:
+    import importlib
+
+    module, func = GENERATORS[str(spec.metadata.generator)]
+    rows = getattr(importlib.import_module(module), func)(**spec.metadata.generator_kwargs)
+    return [dict(r) for r in rows]
 
 
 class TaskSpec(_Strict):
@@ -548,10 +573,14 @@ def local_path(spec: TaskSpec, data_dir: str | os.PathLike[str]) -> Path:
 
 
 def has_local_data(spec: TaskSpec, data_dir: str | os.PathLike[str] | None) -> bool:
+    if spec.metadata.processor == "generated":
+        return True
     return data_dir is not None and local_path(spec, data_dir).exists()
 
 
 def _read_local(spec: TaskSpec, data_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    if spec.metadata.processor == "generated":
+        return _generate(spec)
     path = local_path(spec, data_dir)
     if not path.exists():
         raise DataError(
@@ -660,7 +689,10 @@ def load_docs(
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """The task's items (dicts with the dataset's fields plus ``_doc_id`` and ``_category``)."""
-    rows = _read_local(spec, data_dir) if data_dir is not None else _read_hub(spec)
+    if spec.metadata.processor == "generated":
+        rows = _generate(spec)
+    else:
+        rows = _read_local(spec, data_dir) if data_dir is not None else _read_hub(spec)
     id_field = spec.metadata.id_field
     cat_field = spec.metadata.category_field
     for i, r in enumerate(rows):
@@ -692,7 +724,9 @@ def list_command(tasks_dir: Path | None = None, data_dir: Path | None = None) ->
     for name in list_tasks(tasks_dir):
         spec = load_task(name, tasks_dir)
         items = "-"
-        if data_dir is not None and has_local_data(spec, data_dir):
+        if spec.metadata.processor == "generated":
+            items = str(len(_generate(spec)))
+        elif data_dir is not None and has_local_data(spec, data_dir):
             try:
                 items = str(len(_read_local(spec, data_dir)))
             except UserError:

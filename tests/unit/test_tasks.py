@@ -30,7 +30,8 @@ needs_data = pytest.mark.skipif(
     not (DATA_DIR / "gsm8k").is_dir() and not os.environ.get("RZERO_REQUIRE_DATA"), reason="local benchmark mirror not found"
 )
 
-ALL = ["aime24", "aime25", "amc23", "bbeh", "gsm8k", "math500", "minerva_math", "mmlu_pro", "olympiadbench", "supergpqa"]
+ALL = ["aime24", "aime25", "amc23", "bbeh", "gsm8k", "math500", "micro_arith", "minerva_math", "mmlu_pro", "olympiadbench",
+       "supergpqa"]
 
 GOOD = """\
 task: {name}
@@ -72,14 +73,16 @@ def test_all_shipped_tasks_validate() -> None:
     for name in ALL:
         spec = load_task(name)
         assert spec.task == name and spec.version and len(spec.hash) == 64
-        assert spec.generation_kwargs.max_gen_toks == 4096 and spec.generation_kwargs.temperature == 0
+        assert spec.generation_kwargs.temperature == 0
+        if name != "micro_arith":  # the R-Zero protocol: long generations
+            assert spec.generation_kwargs.max_gen_toks == 4096
 
 
 def test_suites() -> None:
     assert list_suites() == ["general", "math", "rzero"]
     assert len(load_suite("math").tasks) == 7
     assert sorted(load_suite("general").tasks) == ["bbeh", "mmlu_pro", "supergpqa"]
-    assert sorted(load_suite("rzero").tasks) == ALL
+    assert sorted(load_suite("rzero").tasks) == [t for t in ALL if t != "micro_arith"]
     specs = resolve_tasks(suite="general", tasks="gsm8k,mmlu_pro")
     assert [s.task for s in specs] == ["mmlu_pro", "supergpqa", "bbeh", "gsm8k"]
 
@@ -234,3 +237,20 @@ def test_local_references() -> None:
     bb = load_task("bbeh")
     docs = load_docs(bb, data_dir=DATA_DIR)
     assert len(docs) == 4520 and len({d[CATEGORY_KEY] for d in docs}) == 23
+
+
+def test_generated_task_needs_no_data_dir_and_refuses_unknown_generators(tmp_path):
+    from rzero_bench.errors import ConfigError
+    from rzero_bench.tasks import has_local_data, load_docs, load_task_file
+
+    spec = load_task("micro_arith")
+    assert has_local_data(spec, None)
+    docs = load_docs(spec, limit=10, seed=0)
+    assert len(docs) == 10 and {d["_category"] for d in docs} == {"1", "2", "3", "4", "5"}
+    assert docs == load_docs(spec, limit=10, seed=0)
+    assert spec.render_target(docs[0]) == docs[0]["answer"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.format(name="bad").replace("  local_file: gsm8k/test.jsonl\n",
+                                                   "  processor: generated\n  generator: os.system\n"))
+    with pytest.raises(ConfigError, match="generator must be one of"):
+        load_task_file(bad)
