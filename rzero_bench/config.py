@@ -129,6 +129,13 @@ class LayoutConfig(_Strict):
     description: str = "single process; generation with transformers"
 
 
+class ControlsConfig(_Strict):
+    """Control experiments that should break R-Zero (they exist to show that the gains are real)."""
+
+    shuffle_labels: bool = False  # permute the pseudo-labels among the kept questions before solver GRPO
+    flip_challenger_reward: bool = False  # train the challenger on the negated reward
+
+
 class RunConfig(_Strict):
     """A complete, resolved R-Zero run."""
 
@@ -145,6 +152,7 @@ class RunConfig(_Strict):
     oracle: str | None = None  # reference | exact-arith | openai:<model>[@url] | hf:<path>
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
     layout: LayoutConfig = Field(default_factory=LayoutConfig)
+    controls: ControlsConfig = Field(default_factory=ControlsConfig)
 
     @field_validator("prompts")
     @classmethod

@@ -346,6 +346,13 @@ class Pipeline:
             drops["answer_mismatch"] = gated
         q_info = self.store.manifest["stages"].get(f"iter_{p.k}/questions", {})
         rows = [{"question_id": q.id, "question": q.text, "label": v.label, "p_hat": v.p_hat} for q, v in kept]
+        if self.cfg.controls.shuffle_labels and len(rows) > 1:
+            import random
+
+            labels = [r["label"] for r in rows]
+            random.Random(stage_seed(self.cfg.seed, p.k, "shuffle")).shuffle(labels)
+            for r, lab in zip(rows, labels, strict=True):
+                r["label_unshuffled"], r["label"] = r["label"], lab
         ds_path, f_path = p.it / "solver_dataset.jsonl", p.it / "filter.json"
         atomic_write_jsonl(ds_path, rows)
         summary = {"generated": q_info.get("generated", len(trainable)), "malformed": q_info.get("malformed", 0),
@@ -503,7 +510,8 @@ def reward_options(cfg: RunConfig) -> dict[str, Any]:
     sp = cfg.selfplay
     return {"variant": sp.reward_variant, "format_penalty": sp.format_penalty, "lam": sp.lam,
             "threshold": sp.bleu_threshold, "require_boxed": sp.require_boxed, "none_is_answer": sp.none_is_answer,
-            "temperature": sp.solver_temperature, "max_tokens": sp.solver_max_tokens, "kind": sp.grader}
+            "temperature": sp.solver_temperature, "max_tokens": sp.solver_max_tokens, "kind": sp.grader,
+            "reward_sign": -1.0 if cfg.controls.flip_challenger_reward else 1.0}
 
 
 def _stats_dict(stats: Any) -> dict[str, Any]:

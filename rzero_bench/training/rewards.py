@@ -166,6 +166,8 @@ class ChallengerReward:
         )
         self.require_boxed = bool(_option(opt, "require_boxed", _option(opt, "require_answer", True)))
         self.kind = str(kind or _option(opt, "kind", "math"))
+        # control experiment only: -1 trains the challenger towards the *opposite* of the R-Zero reward
+        self.sign = float(_option(opt, "reward_sign", 1.0))
         self.seed = int(seed)
         self._dist = dist
         self._vote = vote_fn  # selfplay.voting.vote unless a test injects one
@@ -250,12 +252,12 @@ class ChallengerReward:
             self.history.append(
                 {
                     "step": float(step),
-                    "reward": sum(s.reward for s in scores) / n,
+                    "reward": self.sign * sum(s.reward for s in scores) / n,
                     "well_formed": sum(1 for s in scores if s.well_formed) / n,
                 }
             )
         self.calls += 1
-        return [float(s.reward) for s in scores[start : start + len(texts)]]
+        return [self.sign * float(s.reward) for s in scores[start : start + len(texts)]]
 
 
 @dataclass(frozen=True)

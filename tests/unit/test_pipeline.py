@@ -215,3 +215,18 @@ def test_resolve_model_specs(tmp_path):
         pl.resolve_model("micro:s@fast")
     assert pl.resolve_model("Qwen/Qwen3-4B-Base") == "Qwen/Qwen3-4B-Base"
     shutil.rmtree(tmp_path / "m")
+
+
+@needs_data
+def test_shuffle_labels_control_permutes_pseudo_labels(patched, tmp_path):
+    cfg = make_cfg(patched, **{"controls.shuffle_labels": "true"})
+    pl.Pipeline(cfg, tmp_path / "run", data_dir=DATA_DIR, quiet=True).run()
+    rows = [json.loads(x) for x in (tmp_path / "run" / "iter_1" / "solver_dataset.jsonl").read_text().splitlines()]
+    assert sorted(r["label"] for r in rows) == sorted(r["label_unshuffled"] for r in rows)
+    assert sum(r["label"] != r["label_unshuffled"] for r in rows) > len(rows) // 2
+
+
+def test_flip_control_reaches_the_challenger_reward(patched):
+    cfg = make_cfg(patched, **{"controls.flip_challenger_reward": "true"})
+    assert pl.reward_options(cfg)["reward_sign"] == -1.0
+    assert pl.reward_options(make_cfg(patched))["reward_sign"] == 1.0

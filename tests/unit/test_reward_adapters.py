@@ -233,3 +233,23 @@ def test_solver_reward_real_grader_equivalence():
         label=["1/2", "1/2", "2", "2"],
     )
     assert out == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_reward_sign_flips_the_returned_rewards_only():
+    from rzero_bench.training.rewards import ChallengerReward
+
+    class Solver:
+        def generate(self, requests, progress=None):
+            from rzero_bench.records import Generation
+
+            return [Generation(texts=tuple(f"\\boxed{{{j % 2}}}" for j in range(r.params.n))) for r in requests]
+
+    texts = ["<question>What is 1+1?</question> \\boxed{2}", "no tags"]
+    base = ChallengerReward(solver=Solver(), solver_prompt={"system": "s", "user": "{question}"}, m=4,
+                            reward_options={"variant": "paper"})
+    flipped = ChallengerReward(solver=Solver(), solver_prompt={"system": "s", "user": "{question}"}, m=4,
+                               reward_options={"variant": "paper", "reward_sign": -1.0})
+    r0, r1 = base(completions=texts), flipped(completions=texts)
+    # p = 2/4 -> uncertainty 1 - 2|1/2 - 1/2| = 1; repetition 1 * |C|/B = 1/2 (B = 2); malformed -> 0
+    assert r0 == [0.5, 0.0]
+    assert r1 == [-x for x in r0]
