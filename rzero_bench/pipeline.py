@@ -258,6 +258,7 @@ class Pipeline:
         common = {"model_path": self.model_for("challenger", p.k - 1), "out_dir": out, "settings": settings,
                   "solver_prompt": self.prompts["solver"], "challenger_prompt": self.prompts["challenger"],
                   "m": cfg.selfplay.m, "reward_options": reward_options(cfg), "log_path": log_path}
+        stats: Any
         if cfg.layout.accelerate_config and cfg.layout.generation_backend == "served":
             with self.generator(solver_path) as served:
                 spec = {"backend": "openai", "model": "solver",
@@ -379,6 +380,7 @@ class Pipeline:
         common = {"model_path": self.model_for("solver", p.k - 1), "out_dir": out, "settings": settings,
                   "solver_prompt": self.prompts["solver"],
                   "reward_options": {"format_weight": cfg.solver.format_weight, "kind": cfg.selfplay.grader}}
+        stats: Any
         if cfg.layout.accelerate_config:
             stats = self._launch("solver", p, common, dataset_path=str(p.it / "solver_dataset.jsonl"))
         else:
