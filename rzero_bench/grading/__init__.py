@@ -34,6 +34,7 @@ from typing import Any
 
 from rzero_bench.errors import UserError
 from rzero_bench.grading._pool import WorkerPool
+from rzero_bench.grading.fastmath import Fingerprint, decide_fast, fingerprint
 from rzero_bench.grading.normalize import (
     MathInfo,
     bbeh_match,
@@ -128,7 +129,10 @@ def _cheap(reference: str, prediction: str | None, kind: str) -> Verdict | None:
         return Verdict(correct=True, method="percent")
     decided = decide_math(ri, pi)
     if decided is None:
-        return None
+        decided = decide_fast(fingerprint(reference), fingerprint(prediction))
+        if decided is None:
+            return None
+        return Verdict(correct=decided, method="fingerprint")
     method = {"num": "numeric", "text": "text"}.get(pi.kind if pi.kind == ri.kind else "", "normalized")
     return Verdict(correct=decided, method=method)
 
@@ -250,11 +254,19 @@ def _start_clustering(answers: Sequence[str], kind: str, timeout: float) -> _Pen
         return _Pending(buckets, [[b] for b in range(len(buckets))], None)
     reps = [answers[b[0]] for b in buckets]
     infos = [math_info(r) if r is not None else MathInfo("\0none", "empty") for r in reps]
+    prints: dict[int, Fingerprint | None] = {}
     undecided = False
+
+    def fp(i: int) -> Fingerprint | None:
+        if i not in prints:
+            prints[i] = fingerprint(reps[i]) if reps[i] is not None else None
+        return prints[i]
 
     def cheap(r: int, i: int) -> bool:
         nonlocal undecided
         d = decide_math(infos[r], infos[i])
+        if d is None:
+            d = decide_fast(fp(r), fp(i))
         if d is None:
             undecided = True
             return False
@@ -264,7 +276,9 @@ def _start_clustering(answers: Sequence[str], kind: str, timeout: float) -> _Pen
     if not undecided:
         return _Pending(buckets, classes, None)
     strings = [prepare_for_math_verify(r) if r is not None else "" for r in reps]
-    return _Pending(buckets, None, _pool().submit("cluster", (strings, infos), timeout))
+    return _Pending(
+        buckets, None, _pool().submit("cluster", (strings, infos, [r or "" for r in reps]), timeout)
+    )
 
 
 def equivalence_classes(

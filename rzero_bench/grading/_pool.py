@@ -99,6 +99,7 @@ class WorkerPool:
         self.kills = 0
         self._spare: _Worker | None = None
         self._start_failures = 0
+        self._prestart = False
         self._thread = threading.Thread(target=self._run, name="rzero-grading-dispatcher", daemon=True)
         self._thread.start()
 
@@ -112,6 +113,25 @@ class WorkerPool:
             self._queue.append(job)
         self._wake()
         return fut
+
+    def wait_ready(self, timeout: float = _READY_TIMEOUT) -> bool:
+        """Start all workers now and wait until they have imported math-verify (so that later
+        timings do not include the start-up); False if they are not ready within ``timeout``."""
+        self._prestart = True
+        self._wake()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            workers = list(self._workers)
+            spare = self._spare
+            if (
+                len(workers) == self.size
+                and all(w.ready for w in workers)
+                and spare is not None
+                and spare.ready
+            ):
+                return True  # the hot spare too: its start-up would otherwise compete for the CPUs
+            time.sleep(0.01)
+        return False
 
     def shutdown(self) -> None:
         with self._lock:
@@ -158,7 +178,7 @@ class WorkerPool:
                 queued = len(self._queue)
             if closed:
                 return
-            if queued and len(self._workers) < self.size:
+            if (queued or self._prestart) and len(self._workers) < self.size:
                 while len(self._workers) < self.size:
                     self._workers.append(_Worker(self._ctx))
             if (

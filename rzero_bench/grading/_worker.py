@@ -27,6 +27,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from rzero_bench.grading.fastmath import Fingerprint, decide_fast
+from rzero_bench.grading.fastmath import fingerprint as fast_fingerprint
 from rzero_bench.grading.normalize import MathInfo, decide_math, greedy_classes
 
 PARSE, VERIFY = 1, 2
@@ -143,13 +145,13 @@ def grade_job(
 
 
 def cluster_job(
-    payload: tuple[list[str], list[MathInfo]],
+    payload: tuple[list[str], list[MathInfo], list[str]],
     skip: dict[tuple[int, int, int], str],
     cur: _Cursor,
     parser: _Parser,
 ) -> list[list[int]]:
     """Greedy equivalence classes of the strings; pairs the cheap rules decide skip math-verify."""
-    strings, infos = payload
+    strings, infos, originals = payload
     parsed: dict[int, list[Any]] = {}
     prints: dict[int, tuple[complex, ...] | None] = {}
 
@@ -167,8 +169,17 @@ def cluster_job(
                 parsed[i] = parser(strings[i])
         return parsed[i]
 
+    fast: dict[int, Fingerprint | None] = {}
+
+    def fast_print(i: int) -> Fingerprint | None:
+        if i not in fast:
+            fast[i] = fast_fingerprint(originals[i]) if originals[i] else None
+        return fast[i]
+
     def equivalent(r: int, i: int) -> bool:
         decided = decide_math(infos[r], infos[i])
+        if decided is None:
+            decided = decide_fast(fast_print(r), fast_print(i))
         if decided is not None:
             return decided
         if (VERIFY, r, i) in skip:
@@ -188,11 +199,59 @@ def cluster_job(
 _HANDLERS: dict[str, Callable[..., Any]] = {"grade": grade_job, "cluster": cluster_job}
 
 
+# One answer of each common shape: parsing and comparing them once at start-up loads the lazily
+# imported parts of sympy / latex2sympy (the first parse of a new shape costs 10-150 ms).
+_WARM_UP = [
+    r"\frac{\sqrt{3}}{2}",
+    r"x^2+2x+1",
+    r"(1,2]",
+    r"(-\infty, 0]+1",
+    r"(1,-16,-4,43)",
+    r"2(1,-16,-4,43)",
+    r"\{1\pm\sqrt{5},-2\}",
+    r"\begin{pmatrix} -1/3 \\ 2/3 \end{pmatrix}",
+    r"\begin{pmatrix} 1 & 0 \\ 0 & 1 \end{pmatrix}+1",
+    r"x \in [-2,7]",
+    r"(0,9) \cup (9,36)",
+    r"y = 2x + 3",
+    r"6 - 5i",
+    r"52_8",
+    r"90^\circ",
+    r"\text{(C)}",
+    r"2\text{(C)}",
+    r"864 \mbox{ inches}^2",
+    r"1\frac{4}{5}",
+    r"11,\!111,\!100+1",
+    r"15\%",
+    r"\cot x",
+    r"\frac{100!}{2^{50}}",
+    r"\binom{2n}{n}",
+    r"4.5\times10^{33}",
+    r"\frac{1}{",
+]
+
+
+def _warm_up(parser: _Parser) -> None:
+    prev: list[Any] = []
+    for s in _WARM_UP:
+        try:
+            cur = parser("\\boxed{" + s + "}")
+            if cur and prev:
+                _verify(prev, cur)
+                _verify(cur, prev)
+            prev = cur or prev
+        except Exception:  # noqa: BLE001 - warm-up only
+            pass
+    parser.cache.clear()
+
+
 def worker_main(conn: Any, cursor_arr: Any) -> None:
     """Entry point of a worker process: answer jobs until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cur = _Cursor(cursor_arr)
     parser = _Parser()
+    if not _IMPORT_ERROR:
+        _warm_up(parser)
     conn.send(("ready", os.getpid(), _IMPORT_ERROR))
     while True:
         try:

@@ -107,6 +107,43 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("math", "073", "73", True),
     ("math", "073", "37", False),
     ("math", "204", r"\boxed{204}", True),
+    # --- pure-Python fingerprints (grading/fastmath.py); verdicts are math-verify's, both ways ---
+    ("math", r"2\sqrt{5}", r"\sqrt{20}", True),
+    ("math", r"2\sqrt{5}", r"\sqrt{10}", False),
+    ("math", "x^2+2x+1", "(x+1)^2", True),
+    ("math", "(x+1)^2", "x^2+1", False),
+    ("math", r"\frac{\sqrt{3}}{2}", r"\frac{\sqrt3}2", True),
+    ("math", r"\frac{\sqrt{3}}{2}", r"\frac{\sqrt{2}}{2}", False),
+    ("math", r"\frac{\sqrt{3}}{2}", "0.866025", True),  # a float is rounded to 6 decimals
+    ("math", r"\frac{\sqrt{3}}{2}", "0.866", False),
+    ("math", r"\pi/2", r"90^\circ", False),  # latex2sympy drops the degree sign: 90
+    ("math", r"\frac{\pi}{2}", r"\frac{2\pi}{4}", True),
+    ("math", "(1,2]", "(1,2)", False),
+    ("math", r"(0,\infty)", r"(0,\infty]", True),  # an infinite end is always open
+    ("math", r"(-\infty, 0]", r"(-\infty, 0)", False),
+    ("math", r"\{1,2\}", r"\{2,1\}", True),
+    ("math", r"\{1,2\}", r"\{1,3\}", False),
+    ("math", "1,2", "(1,2)", True),  # an open interval equals a 2-element set
+    ("math", "(5,3)", "[5,3]", True),  # not intervals (start > end): both the tuple (5, 3)
+    ("math", "3R^2", "3r^2", True),  # latex2sympy lower-cases one-letter symbols
+    ("math", "1/2x", r"\frac{1}{2x}", True),  # juxtaposition binds tighter than /
+    ("math", "1/2x", r"\frac{x}{2}", False),
+    ("math", "x", r"\frac{x^2}{x}", False),  # a Symbol is compared by its printed form
+    ("math", "x", r"\sqrt{x^2}", False),
+    ("math", "204_5", "204", True),  # latex2sympy drops a base subscript
+    ("math", "204_5", "205", False),
+    ("math", r"\frac{7}{3}", r"2\frac{1}{3}", True),  # a mixed number
+    ("math", r"\frac{2x}{3}", r"2\frac{x}{3}", True),  # a product
+    ("math", r"\begin{pmatrix}1\\2\end{pmatrix}", r"\begin{pmatrix}1&2\end{pmatrix}", False),
+    ("math", r"\begin{pmatrix}1\\2\end{pmatrix}", r"\begin{pmatrix}\frac22\\\sqrt4\end{pmatrix}", True),
+    ("math", "10^{20}", "10^{20}+1", False),
+    ("math", r"3+2\sqrt{2}", r"(\sqrt{2}+1)^2", True),
+    ("math", r"\frac{11+9a}{20}", r"\frac{9a+11}{20}", True),
+    ("math", r"\frac{11+9a}{20}", r"\frac{9a+1}{20}", False),
+    ("math", "6r^2-4r-24", "(3r+6)(2r-4)", False),
+    ("math", "6r^2-24", "(3r+6)(2r-4)", True),
+    ("math", r"75^\circ", r"75^\circ+1", False),
+    ("math", r"\frac{20000}{\pi}", r"\frac{40000}{2\pi}", True),
     # --- mmlu_pro letters ---
     ("choice", "I", "I", True),
     ("choice", "C", "(C)", True),

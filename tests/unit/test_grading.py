@@ -91,7 +91,8 @@ PATHOLOGICAL = {
 
 @pytest.mark.parametrize("prediction", list(PATHOLOGICAL.values()), ids=list(PATHOLOGICAL))
 def test_pathological_inputs_time_out_and_pool_recovers(prediction: str) -> None:
-    grade(reference="1", prediction="1+1", kind="math")  # warm the pool
+    # warm the pool (a relation: the pure-Python fast path leaves it to math-verify)
+    assert grade(reference="y=1", prediction="y=1+1", kind="math").correct is False
     start = time.monotonic()
     v = grade(reference="5", prediction=prediction, kind="math", timeout=2)
     elapsed = time.monotonic() - start
