@@ -51,6 +51,7 @@ class _Worker:
         child.close()
         self.started = time.monotonic()
         self.ready = False
+        self.warm = False
         self.job: _Job | None = None
         self.dispatched = 0.0
         self.seq = 0.0
@@ -115,8 +116,8 @@ class WorkerPool:
         return fut
 
     def wait_ready(self, timeout: float = _READY_TIMEOUT) -> bool:
-        """Start all workers now and wait until they have imported math-verify (so that later
-        timings do not include the start-up); False if they are not ready within ``timeout``."""
+        """Start all workers now and wait until they (and the hot spare) have imported and warmed
+        up math-verify, so that later timings exclude the start-up; False after ``timeout``."""
         self._prestart = True
         self._wake()
         deadline = time.monotonic() + timeout
@@ -125,9 +126,9 @@ class WorkerPool:
             spare = self._spare
             if (
                 len(workers) == self.size
-                and all(w.ready for w in workers)
+                and all(w.warm for w in workers)
                 and spare is not None
-                and spare.ready
+                and spare.warm
             ):
                 return True  # the hot spare too: its start-up would otherwise compete for the CPUs
             time.sleep(0.01)
@@ -234,6 +235,9 @@ class WorkerPool:
             w.ready = True
             self._start_failures = 0
             return
+        if tag == "warm":
+            w.warm = True
+            return
         job = w.job
         w.job = None
         if job is None or msg[1] != job.id:
@@ -252,6 +256,8 @@ class WorkerPool:
             return
         if msg[0] == "ready":
             w.ready = True
+        elif msg[0] == "warm":
+            w.warm = True
 
     def _crashed(self, w: _Worker) -> None:
         job = w.job

@@ -199,8 +199,9 @@ def cluster_job(
 _HANDLERS: dict[str, Callable[..., Any]] = {"grade": grade_job, "cluster": cluster_job}
 
 
-# One answer of each common shape: parsing and comparing them once at start-up loads the lazily
-# imported parts of sympy / latex2sympy (the first parse of a new shape costs 10-150 ms).
+# One answer of each common shape: parsing and comparing them once, while the worker is idle after
+# start-up, loads the lazily imported parts of sympy / latex2sympy (the first parse of a new shape
+# costs 10-150 ms). The worker reports "warm" when done.
 _WARM_UP = [
     r"\frac{\sqrt{3}}{2}",
     r"x^2+2x+1",
@@ -231,18 +232,16 @@ _WARM_UP = [
 ]
 
 
-def _warm_up(parser: _Parser) -> None:
-    prev: list[Any] = []
-    for s in _WARM_UP:
-        try:
-            cur = parser("\\boxed{" + s + "}")
-            if cur and prev:
-                _verify(prev, cur)
-                _verify(cur, prev)
-            prev = cur or prev
-        except Exception:  # noqa: BLE001 - warm-up only
-            pass
-    parser.cache.clear()
+def _warm_up_step(parser: _Parser, k: int, prev: list[Any]) -> list[Any]:
+    """Parse warm-up answer k and compare it with the previous one; the parsed answer."""
+    try:
+        cur = parser("\\boxed{" + _WARM_UP[k] + "}")
+        if cur and prev:
+            _verify(prev, cur)
+            _verify(cur, prev)
+        return cur or prev
+    except Exception:  # noqa: BLE001 - warm-up only
+        return prev
 
 
 def worker_main(conn: Any, cursor_arr: Any) -> None:
@@ -250,10 +249,18 @@ def worker_main(conn: Any, cursor_arr: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cur = _Cursor(cursor_arr)
     parser = _Parser()
-    if not _IMPORT_ERROR:
-        _warm_up(parser)
     conn.send(("ready", os.getpid(), _IMPORT_ERROR))
+    # warm up while idle, one answer at a time, so that a job waits at most one step (< 0.2 s)
+    warm = 0 if not _IMPORT_ERROR else len(_WARM_UP)
+    prev: list[Any] = []
     while True:
+        if warm < len(_WARM_UP) and not conn.poll(0):
+            prev = _warm_up_step(parser, warm, prev)
+            warm += 1
+            if warm == len(_WARM_UP):
+                parser.cache.clear()
+                conn.send(("warm", os.getpid()))
+            continue
         try:
             msg = conn.recv()
         except (EOFError, OSError):
