@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (
             "ours",
             "ours: `equivalence_classes`, one call per set",
-            "normalised buckets + math-verify",
+            "normalised buckets + pure-Python fingerprints + math-verify",
             f"{n}/{n}",
         ),
         ("many", "ours: `equivalence_classes_many`, all sets at once", "same", f"{n}/{n}"),

@@ -17,6 +17,11 @@ Statuses: ``ok`` (``correct`` is True/False), ``timeout``, ``unparseable`` (math
 nothing, or no option letter), ``error``; ``correct`` is None unless the status is ``ok``.
 A missing prediction (None or blank) is ``Verdict(correct=False, status="ok", method="no_answer")``.
 
+Between the cheap checks and math-verify, ``rzero_bench.grading.fastmath`` parses common LaTeX shapes
+(numbers, symbols, ``\\pi``, ``\\frac``, ``\\sqrt``, powers, tuples, sets, intervals, matrices) in pure
+Python and decides equality or difference by evaluating both answers at fixed points (polynomial
+identity testing), only where math-verify's verdict is certain (method ``fingerprint``).
+
 ``equivalence_classes`` buckets answers by normalised key, then compares bucket representatives
 greedily (each new bucket against the first member of each class, math-verify in both
 directions), so each distinct string is parsed at most once per set.
