@@ -29,6 +29,7 @@ Oracles (``--oracle``):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -341,12 +342,24 @@ def compute_label_accuracy(
     return result
 
 
-def write_label_accuracy(iter_dir: Path, result: Mapping[str, Any]) -> Path:
-    """Write ``label_accuracy.json`` (summary) and ``label_accuracy.items.jsonl`` atomically."""
+def write_label_accuracy(iter_dir: Path, result: Mapping[str, Any], name: str = "label_accuracy") -> Path:
+    """Write ``<name>.json`` (summary) and ``<name>.items.jsonl`` atomically."""
     summary = {k: v for k, v in result.items() if k != "items"}
     if "items" in result:
-        atomic_write_jsonl(Path(iter_dir) / "label_accuracy.items.jsonl", result["items"])
-    return atomic_write_json(Path(iter_dir) / "label_accuracy.json", summary)
+        atomic_write_jsonl(Path(iter_dir) / f"{name}.items.jsonl", result["items"])
+    return atomic_write_json(Path(iter_dir) / f"{name}.json", summary)
+
+
+def output_name(iter_dir: Path, oracle_spec: str) -> str:
+    """File stem for a label-accuracy result written by the CLI.
+
+    ``label_accuracy`` unless the run's own ``label_acc`` stage already wrote it (a finished stage's
+    output is never rewritten: the manifest holds its hash); then ``label_accuracy.<oracle>``.
+    """
+    if not (Path(iter_dir) / "label_accuracy.json").exists():
+        return "label_accuracy"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", oracle_spec.split("@", 1)[0]).strip("-.") or "oracle"
+    return f"label_accuracy.{slug}"
 
 
 def _iteration_dirs(run_dir: Path) -> list[tuple[int, Path]]:
@@ -433,13 +446,21 @@ def label_accuracy(
     dirs = [(k, d) for k, d in _iteration_dirs(run_dir) if iterations is None or k in iterations]
     if not dirs:
         raise UserError(f"no iter_<k>/votes.jsonl in {run_dir}; run the self-consistency stage first")
-    out: dict[str, Any] = {"run_dir": str(run_dir), "oracle": oracle.spec, "iterations": {}}
+    out: dict[str, Any] = {"run_dir": str(run_dir), "oracle": oracle.spec, "iterations": {}, "files": {}}
+    results = []
     for k, d in dirs:
         questions, votes, kept = _read_iteration(d)
         res = compute_label_accuracy(
             questions, votes, oracle, kind=kind, kept_ids=kept, edges=edges, grader=grader, iteration=k
         )
-        write_label_accuracy(d, res)
+        results.append((k, d, res))
+    if not any(r["n"] for _, _, r in results):
+        hint = (" (the reference oracle scores probe questions: set `oracle: reference` and `probes.n` in the run config)"
+                if oracle.spec == "reference" else "")
+        raise UserError(f"the oracle {oracle.spec} could answer none of the questions in {run_dir}{hint}; nothing written")
+    for k, d, res in results:
+        name = output_name(d, oracle.spec)
+        out["files"][k] = str(write_label_accuracy(d, res, name))
         out["iterations"][k] = {kk: vv for kk, vv in res.items() if kk != "items"}
     return out
 
@@ -477,4 +498,4 @@ def label_acc_command(
         extra = f"; kept subset {_fmt(kept['accuracy'])}% of {kept['n']}" if kept and kept["n"] else ""
         ece = f"{100 * r['ece']:.1f}" if r.get("ece") is not None else "–"
         console.print(f"ECE {ece} points; excluded {r['excluded']}{extra}")
-        console.print(f"wrote {Path(run_dir) / f'iter_{k}' / 'label_accuracy.json'}")
+        console.print(f"wrote {res['files'][k]}")

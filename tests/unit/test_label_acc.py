@@ -208,3 +208,27 @@ def test_pipeline_stage_function(tmp_path: Path) -> None:
     }
     assert r["iteration"] == 1 and "items" not in r and r["kept"]["n"] == 0
     assert (tmp_path / "iter_1" / "label_accuracy.items.jsonl").exists()
+
+
+def test_cli_never_rewrites_the_pipeline_stage_output_and_refuses_an_empty_oracle(tmp_path):
+    import json
+    import shutil
+
+    from rzero_bench.errors import UserError
+    from rzero_bench.report.label_acc import label_accuracy
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "demo"
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    it = sorted(p for p in run.glob("iter_*") if (p / "votes.jsonl").exists())[0]
+    stage_output = it / "label_accuracy.json"
+    stage_output.write_text('{"from": "the pipeline stage"}\n')
+    for q in run.glob("iter_*/questions.jsonl"):  # a run without probe questions
+        q.write_text("".join(x + "\n" for x in q.read_text().splitlines() if "probe" not in x))
+    with pytest.raises(UserError, match="could answer none"):
+        label_accuracy(run, "reference")
+    assert json.loads(stage_output.read_text()) == {"from": "the pipeline stage"}
+    res = label_accuracy(run, "exact-arith")
+    assert json.loads(stage_output.read_text()) == {"from": "the pipeline stage"}
+    written = Path(res["files"][int(it.name.split("_")[1])])
+    assert written.name == "label_accuracy.exact-arith.json" and written.exists()
