@@ -240,6 +240,11 @@ def selfplay_table(rd: Path, iterations: int) -> list[str]:
         ]
         if kept_ok:
             acc_s += f"; kept {statistics.fmean(kept_ok):.3f}"
+        trained_ok = [
+            arith.solve(r["question"]) == r["label"] for r in ds if arith.solve(r["question"]) is not None
+        ]
+        if trained_ok and any("label_unshuffled" in r for r in ds):
+            acc_s += f"; as trained (shuffled) {statistics.fmean(trained_ok):.3f}"
         rewards = [r.get("reward") for r in _jsonl(it / "challenger_rewards.jsonl")]
         rewards = [r for r in rewards if isinstance(r, (int, float))]
         n_rew = len(rewards)
