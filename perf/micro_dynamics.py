@@ -15,9 +15,8 @@ pipeline as every run) and prints per iteration:
 
 Run directories live under ``--root`` named by seed, variant and a hash of the resolved config
 (iterations excluded), so a rerun reuses finished stages (the pipeline resumes) and a changed
-preset starts fresh. Asking for more iterations than a finished directory has extends it: the
-config hash covers ``iterations``, so the script rewrites that one field in the manifest first
-(everything an iteration computes depends only on the rest of the config).
+preset starts fresh. Asking for more iterations than a finished directory has extends it (the
+run's config hash leaves ``iterations`` out; ``_extend`` only keeps manifests written before that).
 
     .venv/bin/python perf/micro_dynamics.py                                  # 3 seeds x 3 variants x 3 iterations
     .venv/bin/python perf/micro_dynamics.py --seeds 0 --iterations 1         # the quick check

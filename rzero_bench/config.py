@@ -281,6 +281,8 @@ def load_config(
 
 
 def config_hash(cfg: RunConfig) -> str:
+    """Hash of everything that determines a run's results, except ``iterations``: a finished run
+    can be extended with more iterations (the first k iterations do not depend on the total)."""
     from rzero_bench.store import sha256_json
 
-    return sha256_json(cfg.model_dump(mode="json"))
+    return sha256_json(cfg.model_dump(mode="json", exclude={"iterations"}))

@@ -219,6 +219,8 @@ class Pipeline:
                 extra={"layout": cfg.layout.model_dump(mode="json"), "model_spec": cfg.model},
             )
             self.log(f"[bold]rzero-bench run[/] {cfg.name} → {self.dir}" + ("  (resuming)" if resumed else ""))
+            self.store.manifest["config"]["iterations"] = cfg.iterations  # extending a run is allowed
+            self.store.manifest["finished"] = False
             self.store.manifest["base_model"] = self.base_model
             self.store.save()
             self._stage(0, "eval", self.stage_eval)

@@ -230,3 +230,15 @@ def test_flip_control_reaches_the_challenger_reward(patched):
     cfg = make_cfg(patched, **{"controls.flip_challenger_reward": "true"})
     assert pl.reward_options(cfg)["reward_sign"] == -1.0
     assert pl.reward_options(make_cfg(patched))["reward_sign"] == 1.0
+
+
+@needs_data
+def test_a_finished_run_can_be_extended_with_more_iterations(patched, tmp_path):
+    pl.Pipeline(make_cfg(patched), tmp_path / "run", data_dir=DATA_DIR, quiet=True).run()
+    calls.clear()
+    m = pl.Pipeline(make_cfg(patched, iterations=2), tmp_path / "run", data_dir=DATA_DIR, quiet=True).run()
+    assert calls == ["challenger", "solver"]  # only iteration 2 ran
+    assert m["config"]["iterations"] == 2 and m["finished"]
+    assert all(m["stages"][f"iter_1/{s}"]["attempts"] == 1 for s in ("challenger", "votes", "solver", "eval"))
+    with pytest.raises(RunStateError, match="another config"):
+        pl.Pipeline(make_cfg(patched, **{"selfplay.m": 3}), tmp_path / "run", data_dir=DATA_DIR, quiet=True).run()
