@@ -58,6 +58,17 @@ class BaseGenerator:
         raise NotImplementedError
 
 
+def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest occurrence of any stop string; returns (text, was_cut)."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            i = text.find(s)
+            if 0 <= i < cut:
+                cut = i
+    return text[:cut], cut < len(text)
+
+
 # Fallback chat format for models without a chat template (declared, recorded in results).
 FALLBACK_CHAT_TEMPLATE_NAME = "rzero-plain-v1"
 

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from rzero_bench.backends.base import BaseGenerator, ProgressFn, render_fallback
+from rzero_bench.backends.base import BaseGenerator, ProgressFn, apply_stop, render_fallback
 from rzero_bench.errors import BackendError, UserError
 from rzero_bench.records import Generation, GenerationRequest
 
@@ -137,16 +137,6 @@ def _distribute(total: int, texts: Sequence[str]) -> list[int]:
     for i in order[:rest]:
         shares[i] += 1
     return shares
-
-
-def _apply_stop(text: str, stop: Sequence[str]) -> str:
-    cut = len(text)
-    for s in stop:
-        if s:
-            i = text.find(s)
-            if 0 <= i < cut:
-                cut = i
-    return text[:cut]
 
 
 def _content_text(value: Any) -> str:
@@ -369,7 +359,7 @@ class OpenAIGenerator(BaseGenerator):
                 text = _content_text(msg.get("content") if isinstance(msg, dict) else None)
             else:
                 text = _content_text(c.get("text"))
-            text = _apply_stop(text, request.params.stop)
+            text, _ = apply_stop(text, request.params.stop)
             texts.append(text)
             reason = str(c.get("finish_reason") or "stop").lower()
             finishes.append("length" if reason in _LENGTH_REASONS else "stop")

@@ -21,24 +21,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from rzero_bench.backends.base import BaseGenerator, ProgressFn
+from rzero_bench.backends.base import BaseGenerator, ProgressFn, apply_stop
 from rzero_bench.errors import BackendError, UserError
 from rzero_bench.records import Generation, GenerationRequest
 
 Responder = Callable[[GenerationRequest, int], str] | Mapping[str, Sequence[str]] | Sequence[str] | str
 
 _WORD = re.compile(r"\S+")
-
-
-def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    """Cut ``text`` before the earliest occurrence of any stop string; returns (text, was_cut)."""
-    cut = len(text)
-    for s in stop:
-        if s:
-            i = text.find(s)
-            if 0 <= i < cut:
-                cut = i
-    return text[:cut], cut < len(text)
 
 
 class ScriptedGenerator(BaseGenerator):
