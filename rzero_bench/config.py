@@ -13,7 +13,7 @@ is a named option; the ``official-code`` preset (``variant: official-code``) set
 | ``selfplay.answer_match_gate`` | False | True in the first release (challenger's own answer must match the majority) |
 | ``solver.format_weight`` | 0 | 0.1 (reward 0.9*acc + 0.1*format) |
 
-Presets live as YAML in ``rzero_bench/trainers/<name>.yaml`` (shipped with the package); a user
+Presets live as YAML in the top-level ``trainers/<name>.yaml`` (shipped inside the wheel); a user
 config may start from a preset (``preset: tiny``) and override any field.
 """
 
@@ -26,8 +26,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rzero_bench.errors import ConfigError
+from rzero_bench.resources import shipped_dir
 
-TRAINERS_DIR = Path(__file__).parent / "trainers"
 
 
 class _Strict(BaseModel):
@@ -174,7 +174,7 @@ class RunConfig(_Strict):
 
 
 def preset_names() -> list[str]:
-    return sorted(p.stem for p in TRAINERS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in shipped_dir("trainers").glob("*.yaml"))
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +208,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def preset_dict(name: str) -> dict[str, Any]:
-    path = TRAINERS_DIR / f"{name}.yaml"
+    path = shipped_dir("trainers") / f"{name}.yaml"
     if not path.is_file():
         import difflib
 

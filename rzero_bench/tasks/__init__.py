@@ -36,9 +36,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rzero_bench.errors import ConfigError, DataError, UserError
+from rzero_bench.resources import shipped_dir
 from rzero_bench.store import sha256_json
 
-TASKS_DIR = Path(__file__).resolve().parent
 SUITES_SUBDIR = "suites"
 GraderKind = Literal["math", "choice", "exact", "bbeh"]
 _METRIC_RE = re.compile(r"^(acc|mean@k|maj@k|pass@k)$")
@@ -486,7 +486,7 @@ def task_hash(spec: TaskSpec) -> str:
 
 
 def default_tasks_dir(tasks_dir: str | os.PathLike[str] | None = None) -> Path:
-    d = Path(tasks_dir) if tasks_dir is not None else TASKS_DIR
+    d = Path(tasks_dir) if tasks_dir is not None else shipped_dir("tasks")
     if not d.is_dir():
         raise UserError(f"tasks directory not found: {d}")
     return d

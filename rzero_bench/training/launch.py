@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rzero_bench.errors import TrainingError, UserError
+from rzero_bench.resources import shipped_dir
 from rzero_bench.store import atomic_write_json, read_json, read_jsonl
 
 
@@ -33,9 +34,9 @@ def launch_command(spec_path: Path, accelerate_config: str, *, gpus: str | None 
     """
     cfg = Path(accelerate_config)
     if not cfg.is_file():
-        shipped = Path(__file__).resolve().parent.parent / "trainers" / accelerate_config
+        shipped = shipped_dir("trainers") / accelerate_config
         if not shipped.is_file():
-            raise UserError(f"accelerate config not found: {accelerate_config} (shipped: rzero_bench/trainers/accelerate/*.yaml)")
+            raise UserError(f"accelerate config not found: {accelerate_config} (shipped: trainers/accelerate/*.yaml)")
         cfg = shipped
     cmd = ["accelerate", "launch", "--config_file", str(cfg)]
     if gpus:
