@@ -5,9 +5,11 @@ Modules (none imports torch, trl, vllm or transformers):
 - ``stats``: means with standard errors, Wilson/normal intervals, paired bootstrap CIs;
 - ``results``: loading result sets (results dirs, run iterations), suite means (Math avg, General
   avg, Overall as in the paper);
+- ``rundata``: a run directory's other artefacts (manifest stages, label accuracy, filter yield,
+  p-hat before/after the filter), read by ``tables`` and ``plots``;
 - ``label_acc``: oracles and pseudo-label accuracy with its calibration curve;
-- ``tables``: ``rzero-bench report`` (rich table, markdown, JSON, CSV);
-- ``plots``: PNG plots (matplotlib, Agg backend);
+- ``plots``: PNG plots (matplotlib, Agg backend) of a report built by ``tables``;
+- ``tables``: ``rzero-bench report`` (rich table, markdown, JSON, CSV; ``--plots`` calls ``plots``);
 - ``leaderboard``: ``leaderboard/README.md`` from ``results/`` (measured) and ``results/reference/``
   (reported);
 - ``check``: the regression check against a committed baseline.

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rzero_bench.store import atomic_write_bytes, read_json
+from rzero_bench.report.rundata import label_accuracy_by_iteration, phat_distributions
+from rzero_bench.store import atomic_write_bytes
 
 __all__ = ["write_plots", "plot_accuracy", "plot_phat", "plot_calibration"]
 
@@ -147,19 +148,8 @@ def plot_calibration(label_acc: Mapping[int, Mapping[str, Any]], title: str, pat
     return _save(fig, path)
 
 
-def _label_acc(run_dir: Path) -> dict[int, dict[str, Any]]:
-    out = {}
-    for d in run_dir.glob("iter_*"):
-        suffix = d.name[len("iter_") :]
-        if suffix.isdigit() and (d / "label_accuracy.json").exists():
-            out[int(suffix)] = read_json(d / "label_accuracy.json")
-    return out
-
-
 def write_plots(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """Write every available figure for every group of ``report`` (from ``build_report``)."""
-    from rzero_bench.report.tables import phat_distributions
-
+    """Write every available figure for every group of ``report`` (from ``tables.build_report``)."""
     out_dir = Path(out_dir)
     written: list[Path] = []
     for g in report["groups"]:
@@ -170,6 +160,8 @@ def write_plots(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
             run_dir = Path(g["run_dir"])
             p = plot_phat(phat_distributions(run_dir), g["name"], out_dir / f"{slug}_phat.png")
             written += [p] if p else []
-            p = plot_calibration(_label_acc(run_dir), g["name"], out_dir / f"{slug}_calibration.png")
+            p = plot_calibration(
+                label_accuracy_by_iteration(run_dir), g["name"], out_dir / f"{slug}_calibration.png"
+            )
             written += [p] if p else []
     return written

@@ -45,8 +45,8 @@ from rzero_bench.report.results import (
     suite_combiner,
     suite_means,
 )
+from rzero_bench.report.rundata import base_model, filter_yield, label_accuracy, stage_rows
 from rzero_bench.report.stats import paired_bootstrap, stratified_paired_bootstrap
-from rzero_bench.store import read_json, read_jsonl
 
 FORMATS = ("table", "md", "json", "csv")
 N_BOOT = 2000
@@ -199,50 +199,6 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
     return keys, rows
 
 
-def _sum_tokens(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return int(v)
-    if isinstance(v, Mapping):
-        parts = [p for p in (_sum_tokens(x) for x in v.values()) if p is not None]
-        return sum(parts) if parts else None
-    return None
-
-
-def _stage_rows(run_dir: Path | None) -> list[dict[str, Any]]:
-    if run_dir is None or not (run_dir / "manifest.json").exists():
-        return []
-    manifest = read_json(run_dir / "manifest.json")
-    stages = manifest.get("stages") if isinstance(manifest, dict) else None
-    out = []
-    for name, st in (stages or {}).items():
-        if not isinstance(st, Mapping):
-            continue
-        tokens = [_sum_tokens(v) for k, v in st.items() if "tokens" in str(k)]
-        tok = [x for x in tokens if x is not None]
-        out.append(
-            {
-                "stage": name,
-                "status": st.get("status"),
-                "wall_time_s": st.get("wall_time_s"),
-                "tokens": sum(tok) if tok else None,
-            }
-        )
-    return sorted(out, key=lambda r: _stage_order(str(r["stage"])))
-
-
-_STAGE_ORDER = ("challenger", "questions", "votes", "filter", "solver", "label_acc", "eval")
-
-
-def _stage_order(name: str) -> tuple[int, int, str]:
-    """Run order: by iteration, then by the pipeline's stage order (the manifest's keys are sorted)."""
-    it, _, stage = name.partition("/")
-    k = int(it.removeprefix("iter_")) if it.removeprefix("iter_").isdigit() else 10**6
-    pos = _STAGE_ORDER.index(stage) if stage in _STAGE_ORDER else len(_STAGE_ORDER)
-    return k, pos, name
-
-
 def _iteration_stats(g: Group, keys: list[str]) -> list[dict[str, Any]]:
     out = []
     for key, rs in zip(keys, g.sets, strict=True):
@@ -279,41 +235,9 @@ def _iteration_stats(g: Group, keys: list[str]) -> list[dict[str, Any]]:
             "yield": None,
         }
         if g.run_dir is not None and rs.iteration:
-            it_dir = g.run_dir / f"iter_{rs.iteration}"
-            if (it_dir / "label_accuracy.json").exists():
-                la = read_json(it_dir / "label_accuracy.json")
-                row["label_accuracy"] = {k: la.get(k) for k in ("accuracy", "ci95", "n", "oracle", "ece")}
-            if (it_dir / "filter.json").exists():
-                f = read_json(it_dir / "filter.json")
-                gen, kept = int(f.get("generated", 0) or 0), int(f.get("kept", 0) or 0)
-                row["yield"] = {
-                    "generated": gen,
-                    "kept": kept,
-                    "rate": kept / gen if gen else None,
-                    "drops": f.get("drops", {}),
-                }
+            row["label_accuracy"] = label_accuracy(g.run_dir, rs.iteration)
+            row["yield"] = filter_yield(g.run_dir, rs.iteration)
         out.append(row)
-    return out
-
-
-def phat_distributions(run_dir: Path | None) -> dict[int, dict[str, list[float]]]:
-    """p-hat values per iteration before (votes.jsonl) and after (solver_dataset.jsonl) the filter."""
-    out: dict[int, dict[str, list[float]]] = {}
-    if run_dir is None:
-        return out
-    for d in sorted(run_dir.glob("iter_*")):
-        suffix = d.name[len("iter_") :]
-        if not (suffix.isdigit() and (d / "votes.jsonl").exists()):
-            continue
-        before = [float(r["p_hat"]) for r in read_jsonl(d / "votes.jsonl") if r.get("p_hat") is not None]
-        after = []
-        if (d / "solver_dataset.jsonl").exists():
-            after = [
-                float(r["p_hat"])
-                for r in read_jsonl(d / "solver_dataset.jsonl")
-                if r.get("p_hat") is not None
-            ]
-        out[int(suffix)] = {"before": before, "after": after}
     return out
 
 
@@ -336,22 +260,16 @@ def build_report(paths: Sequence[Path], *, seed: int = 0, n_boot: int = N_BOOT) 
     }
     for g in groups:
         keys, rows = _rows_for_group(g, seed, n_boot)
-        base_model = g.base.model
-        if g.run_dir is not None and (g.run_dir / "manifest.json").exists():
-            m = read_json(g.run_dir / "manifest.json")
-            base_model = str(
-                ((m.get("config") or {}) if isinstance(m, dict) else {}).get("model", base_model)
-            )
         out["groups"].append(
             {
                 "name": g.name,
                 "run_dir": str(g.run_dir) if g.run_dir else None,
-                "base_model": base_model,
+                "base_model": base_model(g.run_dir, g.base.model),
                 "columns": keys,
                 "sets": [str(rs.path) for rs in g.sets],
                 "rows": rows,
                 "iterations": _iteration_stats(g, keys),
-                "stages": _stage_rows(g.run_dir),
+                "stages": stage_rows(g.run_dir),
             }
         )
     return out
