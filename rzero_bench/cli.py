@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: importing rich's help renderer costs ~0.3 s per call
 )
-tasks_app = typer.Typer(help="List and validate benchmark task definitions.", no_args_is_help=True)
+tasks_app = typer.Typer(help="List, validate and inspect benchmark task definitions.", no_args_is_help=True)
 tiny_app = typer.Typer(help="Build the tiny offline models used by CI and the default run.", no_args_is_help=True)
 micro_app = typer.Typer(help="Micro R-Zero: arithmetic world with an exact oracle.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
@@ -169,6 +169,19 @@ def tasks_validate(
     from rzero_bench.tasks import validate_command
 
     validate_command(paths=paths or [], tasks_dir=tasks_dir, data_dir=_data_dir(data_dir))
+
+
+@tasks_app.command("inspect")
+def tasks_inspect(
+    name: str = typer.Argument(..., help="Task name (see `rzero-bench tasks list`)."),
+    n: int = typer.Option(2, "--n", min=1, help="How many items to show, from the start of the dataset."),
+    tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+) -> None:
+    """Print the system prompt and the rendered prompt, choices and target of a task's first items."""
+    from rzero_bench.tasks import inspect_command
+
+    inspect_command(name, n=n, tasks_dir=tasks_dir, data_dir=_data_dir(data_dir))
 
 
 # ---------------------------------------------------------------- tiny / micro

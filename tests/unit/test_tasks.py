@@ -254,3 +254,95 @@ def test_generated_task_needs_no_data_dir_and_refuses_unknown_generators(tmp_pat
                                                    "  processor: generated\n  generator: os.system\n"))
     with pytest.raises(ConfigError, match="generator must be one of"):
         load_task_file(bad)
+
+
+# ----------------------------------------------------------------------------- tasks inspect
+QUIZ = """\
+task: quiz
+dataset_path: example/quiz
+doc_to_text: "Q: {{ question }} Options: {{ options | join(' / ') }}"
+doc_to_target: "{{ letters[answer_index] }}"
+doc_to_choice: "{{ letters[:options | length] | list | tojson }}"
+metadata:
+  version: "3"
+  grader: choice
+  local_file: quiz/test.jsonl
+  id_field: qid
+  category_field: subject
+  system_prompt: Answer with one letter.
+"""
+QUIZ_ROWS = [
+    '{"qid": "q1", "subject": "geo", "question": "Capital of France?", "options": ["Berlin", "Paris"], "answer_index": 1}',
+    '{"qid": "q2", "subject": "math", "question": "2+2?", "options": ["4", "5", "22"], "answer_index": 0}',
+    '{"qid": "q3", "subject": "geo", "question": "Longest river?", "options": ["Nile", "Rhine"], "answer_index": 0}',
+]
+
+
+def quiz_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    tasks_dir = tmp_path / "tasks"
+    tasks_dir.mkdir()
+    write(tasks_dir, QUIZ, name="quiz")
+    data = tmp_path / "data" / "quiz"
+    data.mkdir(parents=True)
+    (data / "test.jsonl").write_text("\n".join(QUIZ_ROWS) + "\n", encoding="utf-8")
+    return tasks_dir, tmp_path / "data"
+
+
+def test_inspect_prints_rendered_prompts_choices_and_targets_of_the_first_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks_dir, data_dir = quiz_dirs(tmp_path)
+    code, out, err = run_cli(["tasks", "inspect", "quiz", "--n", "2", "--tasks-dir", str(tasks_dir), "--data-dir", str(data_dir)],
+                             monkeypatch, capsys)
+    assert code == 0, err
+    assert f"task quiz v3 (hash {load_task('quiz', tasks_dir).hash[:12]}), grader choice, 3 items from {data_dir / 'quiz/test.jsonl'}" in out
+    assert "system prompt: 'Answer with one letter.'" in out
+    assert "item 1/2: doc_id q1, category geo" in out and "item 2/2: doc_id q2, category math" in out
+    assert "Q: Capital of France? Options: Berlin / Paris\n" in out
+    assert "Q: 2+2? Options: 4 / 5 / 22\n" in out
+    assert "choices (doc_to_choice): A, B\n" in out and "choices (doc_to_choice): A, B, C\n" in out
+    assert "Longest river" not in out  # --n 2 stops before the third item
+    targets = [line for i, line in enumerate(out.splitlines()) if i and "target" in out.splitlines()[i - 1]]
+    assert targets == ["B", "A"]
+
+
+def test_inspect_returns_what_evaluation_renders(tmp_path: Path) -> None:
+    from rzero_bench.tasks import inspect_command
+
+    tasks_dir, data_dir = quiz_dirs(tmp_path)
+    shown = inspect_command("quiz", n=5, tasks_dir=tasks_dir, data_dir=data_dir)
+    assert shown == [
+        {"doc_id": "q1", "prompt": "Q: Capital of France? Options: Berlin / Paris", "choices": ["A", "B"], "target": "B"},
+        {"doc_id": "q2", "prompt": "Q: 2+2? Options: 4 / 5 / 22", "choices": ["A", "B", "C"], "target": "A"},
+        {"doc_id": "q3", "prompt": "Q: Longest river? Options: Nile / Rhine", "choices": ["A", "B"], "target": "A"},
+    ]
+
+
+def test_inspect_generated_task_shows_the_default_system_prompt(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rzero_bench.prompts import SOLVER_SYSTEM_PROMPT
+
+    monkeypatch.delenv("RZERO_DATA_DIR", raising=False)
+    code, out, err = run_cli(["tasks", "inspect", "micro_arith"], monkeypatch, capsys)
+    assert code == 0, err
+    spec = load_task("micro_arith")
+    docs = load_docs(spec)
+    assert f"{len(docs)} items from generator micro_arith" in out
+    assert f"system prompt: {SOLVER_SYSTEM_PROMPT!r}" in out
+    for i, d in enumerate(docs[:2], start=1):
+        assert f"item {i}/2: doc_id {d[DOC_ID_KEY]}, category {d[CATEGORY_KEY]}" in out
+        assert spec.render_text(d) + "\n" in out
+    assert f"doc_id {docs[2][DOC_ID_KEY]}," not in out
+    assert "choices" not in out
+
+
+def test_inspect_bad_input_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["tasks", "inspect", "gsm8"], monkeypatch, capsys)
+    assert code == 2 and "did you mean 'gsm8k'" in err and len(err.strip().splitlines()) == 1 and not out
+    tasks_dir, _ = quiz_dirs(tmp_path)
+    code, out, err = run_cli(["tasks", "inspect", "quiz", "--tasks-dir", str(tasks_dir), "--data-dir", str(tmp_path / "elsewhere")],
+                             monkeypatch, capsys)
+    assert code == 2 and "local data file" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, _out, err = run_cli(["tasks", "inspect", "quiz", "--n", "0", "--tasks-dir", str(tasks_dir)], monkeypatch, capsys)
+    assert code == 2 and "--n" in err
