@@ -150,6 +150,23 @@ def check(
     check_command(run_dir=run_dir, baseline=baseline, z=z)
 
 
+@app.command()
+def contamination(
+    run_dir: Path = typer.Argument(..., help="Run directory (reads iter_<k>/questions.jsonl)."),
+    n: int = typer.Option(13, "--n", min=1, help="n-gram length in normalized tokens (13: the GPT-3 / lm-eval rule)."),
+    suite: str | None = typer.Option(None, "--suite", help="Benchmark suite to check against (default: the run's eval and dev tasks)."),
+    tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated task names to check against."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Report JSON (default: RUN_DIR/contamination.json)."),
+) -> None:
+    """Generated questions that share an n-gram with a benchmark item, per iteration and task."""
+    from rzero_bench.report.contamination import contamination_command
+
+    contamination_command(run_dir, n=n, suite=suite, tasks=tasks, data_dir=_data_dir(data_dir),
+                          tasks_dir=tasks_dir, output=output)
+
+
 # ---------------------------------------------------------------- tasks
 @tasks_app.command("list")
 def tasks_list(tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP)) -> None:
