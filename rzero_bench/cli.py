@@ -28,6 +28,8 @@ micro_app = typer.Typer(help="Micro R-Zero: arithmetic world with an exact oracl
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(tiny_app, name="tiny")
 app.add_typer(micro_app, name="micro")
+config_app = typer.Typer(help="Show the resolved run config with each field's meaning and source.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 DATA_DIR_HELP = "Local mirror of the benchmark data laid out like ../shared/benchmarks (default: $RZERO_DATA_DIR; else the hub)."
 TASKS_DIR_HELP = "Directory of task YAML files (default: the tasks shipped with the package)."
@@ -165,6 +167,25 @@ def contamination(
 
     contamination_command(run_dir, n=n, suite=suite, tasks=tasks, data_dir=_data_dir(data_dir),
                           tasks_dir=tasks_dir, output=output)
+
+
+# ---------------------------------------------------------------- config
+@config_app.command("show")
+def config_show(
+    config: Path | None = typer.Argument(None, help="Run config YAML (default: the tiny preset)."),
+    preset: str | None = typer.Option(None, "--preset", help="Preset: tiny (default), paper, official-code, micro."),
+    model: str | None = typer.Option(None, "--model", help="Base model (overrides the config)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value: --set solver.lr=1e-6 (repeatable)."),
+) -> None:
+    """Print the resolved config as YAML, each field preceded by its description (paper section, official value).
+
+    The output is itself a valid run config: save it, edit it, run it.
+    """
+    from rzero_bench.config import config_hash, load_config, render_config
+
+    cfg = load_config(config, preset=preset, model=model, overrides=set_)
+    typer.echo(f"# rzero-bench resolved config; config_hash {config_hash(cfg)}")
+    typer.echo(render_config(cfg), nl=False)
 
 
 # ---------------------------------------------------------------- tasks

@@ -13,21 +13,47 @@ is a named option; the ``official-code`` preset (``variant: official-code``) set
 | ``selfplay.answer_match_gate`` | False | True in the first release (challenger's own answer must match the majority) |
 | ``solver.format_weight`` | 0 | 0.1 (reward 0.9*acc + 0.1*format) |
 
+Every field carries a ``description`` (its meaning, and the paper section or official-code value it
+comes from); ``rzero-bench config show`` prints them beside the resolved values, and a bad value
+reports the field's description. Section numbers and official values are those tabulated in
+``../shared/notes/official-code-settings.md`` (paper vs official code vs presets).
+
+Checked when the config loads, not when a stage first needs the value (each with a one-line
+:class:`~rzero_bench.errors.ConfigError` naming the key to change):
+
+* GRPO group sizes ``challenger/solver.num_generations >= 2`` (advantages are normalised within a
+  group) and ``selfplay.m >= 2`` (one sample always agrees with itself);
+* ``prompts_per_step * num_generations`` divisible by processes x ``gradient_accumulation_steps``
+  (TRL's per-device batch must be whole; processes = length of the role's GPU list under
+  ``layout.accelerate_config``, else 1);
+* ``selfplay.num_questions`` at least ``solver.prompts_per_step`` and ``selfplay.min_kept``;
+* ``format_weight`` only on the solver; ``loss_type`` one of TRL's;
+* layout: ``openai`` needs ``solver_server_url``; ``accelerate_config`` needs the solver reachable
+  over HTTP (``served`` or ``openai``); a ``served`` command has ``{model}`` and ``{port}``;
+* the oracle spec parses; ``oracle: reference`` needs ``probes.n > 0`` and probes need it.
+
+Unknown keys (in a YAML file or ``--set``) get a did-you-mean and the section's valid keys.
+
 Presets live as YAML in the top-level ``trainers/<name>.yaml`` (shipped inside the wheel); a user
 config may start from a preset (``preset: tiny``) and override any field.
 """
 
 from __future__ import annotations
 
+import difflib
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rzero_bench.errors import ConfigError
+from rzero_bench.errors import ConfigError, RZeroError
 from rzero_bench.resources import shipped_dir
 
+# TRL 1.16 GRPOConfig.loss_type values (rzero_bench.training.grpo checks the same set at train time).
+LOSS_TYPES: tuple[str, ...] = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 
 
 class _Strict(BaseModel):
@@ -35,72 +61,154 @@ class _Strict(BaseModel):
 
 
 class RoleConfig(_Strict):
-    """GRPO settings for one role (challenger or solver)."""
+    """GRPO settings for one role (challenger or solver); paper §2.2 (GRPO) and §4 (training details)."""
 
-    lr: float = 1e-6
-    beta: float = 1e-2  # KL coefficient
-    num_generations: int = Field(4, ge=1)  # group size
-    prompts_per_step: int = Field(1, ge=1)
-    max_steps: int = Field(5, ge=1)
-    max_completion_length: int = Field(4096, ge=1)
-    temperature: float = Field(1.0, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    loss_type: str = "grpo"
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    format_weight: float = Field(0.0, ge=0, le=1)  # solver only: reward = (1-w)*acc + w*format
-    extra: dict[str, Any] = Field(default_factory=dict)  # passed through to GRPOConfig
+    lr: float = Field(1e-6, description=(
+        "Learning rate of GRPO (constant schedule). Paper §4 and official code: 1e-6 for both roles."))
+    beta: float = Field(1e-2, description=(
+        "KL coefficient against the frozen starting model. Paper §4 and official code: 1e-2 (official "
+        "uses the low_var_kl estimator); 0 loads no reference model (half the forward passes)."))
+    num_generations: int = Field(4, ge=2, description=(
+        "GRPO group size G: completions sampled per prompt. Advantages are rewards normalised within a "
+        "group, so G >= 2. Paper §4 and official code: challenger 4, solver 5."))
+    prompts_per_step: int = Field(1, ge=1, description=(
+        "Distinct prompts per optimizer step; one step uses prompts_per_step x num_generations "
+        "completions. Not in the paper; official rollout: 512 prompts per step for both roles "
+        "(paper preset: challenger 512, solver 128)."))
+    max_steps: int = Field(5, ge=1, description=(
+        "GRPO optimizer steps per iteration. Paper §4 and official code (global_step_5 / "
+        "global_step_15): challenger 5, solver 15."))
+    max_completion_length: int = Field(4096, ge=1, description=(
+        "Token limit of each GRPO rollout completion. Paper §4 and official code: 4096."))
+    temperature: float = Field(1.0, gt=0, description=(
+        "Sampling temperature of GRPO rollouts (> 0: GRPO needs varied samples). Paper and official: 1.0."))
+    top_p: float = Field(1.0, gt=0, le=1, description=(
+        "Nucleus sampling of GRPO rollouts. Official code: 0.99; our presets: 1.0."))
+    loss_type: str = Field("grpo", description=(
+        "TRL GRPO loss normalisation, one of " + ", ".join(LOSS_TYPES) + ". Paper: grpo (DeepSeekMath "
+        "GRPO, §2.2); dapo normalises over all tokens of the batch (micro preset)."))
+    gradient_accumulation_steps: int = Field(1, ge=1, description=(
+        "Micro-batches per optimizer step (memory only, same update): prompts_per_step x "
+        "num_generations must be divisible by processes x this, so TRL's per-device batch is whole. "
+        "Official layout: challenger 64 on 4 GPUs, solver 16 on 8."))
+    format_weight: float = Field(0.0, ge=0, le=1, description=(
+        "Solver only: reward = (1 - w) * accuracy + w * format, format = the answer is in \\boxed{}. "
+        "Paper §3.3: 0 (accuracy against the pseudo-label); official code: 0.1."))
+    extra: dict[str, Any] = Field(default_factory=dict, description=(
+        "Keyword arguments passed verbatim to trl.GRPOConfig, winning over the derived ones (e.g. "
+        "{epsilon_high: 0.3} for the official clip range 0.2/0.3)."))
+
+    @field_validator("loss_type")
+    @classmethod
+    def _loss_type_ok(cls, v: str) -> str:
+        if v not in LOSS_TYPES:
+            raise ValueError(f"unknown loss_type {v!r}{_did_you_mean(v, LOSS_TYPES)}; "
+                             f"choose one of {', '.join(LOSS_TYPES)}")
+        return v
 
 
 class SelfPlayConfig(_Strict):
-    """Question generation, self-consistency voting, challenger reward and filtering."""
+    """Question generation, self-consistency voting, challenger reward and filtering (paper §3.2-3.3)."""
 
-    num_questions: int = Field(8000, ge=1)  # candidate questions generated per iteration
-    question_max_tokens: int = Field(4096, ge=1)
-    question_temperature: float = Field(1.0, gt=0)
-    m: int = Field(10, ge=1)  # solver samples per question
-    solver_temperature: float = Field(1.0, gt=0)
-    solver_max_tokens: int = Field(4096, ge=1)
-    reward_variant: Literal["paper", "official"] = "paper"
-    format_penalty: float = 0.0  # reward for a malformed challenger output
-    require_boxed: bool = True  # format gate also requires the challenger's \boxed answer
-    lam: float = Field(1.0, ge=0)  # repetition penalty scale
-    bleu_threshold: float = Field(0.5, gt=0, le=1)
-    none_is_answer: bool = False
-    answer_match_gate: bool = False
-    filter_mode: Literal["paper", "band"] = "paper"
-    delta: float = Field(0.25, ge=0, le=0.5)
-    band: tuple[float, float] = (0.3, 0.8)
-    dedup: bool = True
-    min_kept: int = Field(1, ge=1)  # fewer surviving questions than this is an error
-    grader: Literal["math", "exact"] = "math"
+    num_questions: int = Field(8000, ge=1, description=(
+        "Candidate questions the trained challenger writes per iteration, before voting and filtering. "
+        "Paper §3.3 and official code (8 x 1000): 8000."))
+    question_max_tokens: int = Field(4096, ge=1, description=(
+        "Token limit of one challenger output when writing questions. Paper and official: 4096."))
+    question_temperature: float = Field(1.0, gt=0, description=(
+        "Sampling temperature when writing questions. Official: 1.0 (with top_p 0.95; ours 1.0)."))
+    m: int = Field(10, ge=2, description=(
+        "Solver samples per question; p_hat is the share agreeing with the majority answer, which "
+        "becomes the pseudo-label (paper §3.2-3.3). At least 2: one sample always agrees with itself. "
+        "Paper: 10; official: 10 in the challenger reward, 9 for the votes (official-code preset: 9)."))
+    solver_temperature: float = Field(1.0, gt=0, description=(
+        "Sampling temperature of the m solver samples (challenger reward and votes). Paper and "
+        "official: 1.0."))
+    solver_max_tokens: int = Field(4096, ge=1, description=(
+        "Token limit of each of the m solver samples. Paper and official: 4096."))
+    reward_variant: Literal["paper", "official"] = Field("paper", description=(
+        "Challenger uncertainty reward from p_hat: 'paper' r = 1 - 2|p_hat - 1/2| (§3.2); 'official' "
+        "r = min(p_hat, 1 - p_hat) (official caller_penalty.py)."))
+    format_penalty: float = Field(0.0, description=(
+        "Challenger reward for an output without a well-formed <question> block (it is not sent to "
+        "the solver). Paper §3.2: 0; official code: -1 (no clipping)."))
+    require_boxed: bool = Field(True, description=(
+        "The challenger's format check also requires its own \\boxed{} answer after the question. "
+        "Ours in every preset; the official check for it is inert."))
+    lam: float = Field(1.0, ge=0, description=(
+        "Scale lambda of the repetition penalty lambda * |C| / B (C: the question's BLEU cluster, B: "
+        "the challenger batch). Paper §3.2 and official: 1."))
+    bleu_threshold: float = Field(0.5, gt=0, le=1, description=(
+        "Distance cut of the average-linkage clustering on 1 - BLEU that groups near-identical "
+        "questions for the repetition penalty. Paper §3.2 and official: 0.5."))
+    none_is_answer: bool = Field(False, description=(
+        "Whether a solver sample with no \\boxed{} answer votes for the string 'None'. Paper: false "
+        "(it has no vote); official code: true (its extractor returns 'None', which is voted on)."))
+    answer_match_gate: bool = Field(False, description=(
+        "Keep a question only when the challenger's own \\boxed{} answer matches the solver majority. "
+        "Paper: false; official first release (af4a941): true, dropped at HEAD (5699329)."))
+    filter_mode: Literal["paper", "band"] = Field("paper", description=(
+        "Which questions train the solver: 'paper' keeps |p_hat - 1/2| <= delta (§3.3); 'band' keeps "
+        "band[0] <= p_hat <= band[1] (official code: 0.3 <= p_hat <= 0.8)."))
+    delta: float = Field(0.25, ge=0, le=0.5, description=(
+        "Half-width of the paper filter |p_hat - 1/2| <= delta (§3.3: 0.25). Used with filter_mode: paper."))
+    band: tuple[float, float] = Field((0.3, 0.8), description=(
+        "[low, high] of the band filter low <= p_hat <= high, 0 <= low <= high <= 1 (official: "
+        "[0.3, 0.8]). Used with filter_mode: band."))
+    dedup: bool = Field(True, description=(
+        "Drop repeated questions (same text, or same after case, punctuation and whitespace are "
+        "removed) from the solver's training set, keeping the first. Ours: on in every preset; the "
+        "paper does not say; official code: no dedup."))
+    min_kept: int = Field(1, ge=1, description=(
+        "Fewer questions surviving the filter than this stops the run before solver training. Ours."))
+    grader: Literal["math", "exact"] = Field("math", description=(
+        "How two answers are compared in votes and rewards: 'math' (symbolic equivalence, our "
+        "rzero_bench.grading; official: mathruler grade_answer) or 'exact' (normalised strings)."))
 
     @field_validator("band")
     @classmethod
     def _band_ok(cls, v: tuple[float, float]) -> tuple[float, float]:
         lo, hi = v
         if not 0 <= lo <= hi <= 1:
-            raise ValueError("band must satisfy 0 <= low <= high <= 1")
+            raise ValueError(f"band [{lo}, {hi}] must satisfy 0 <= low <= high <= 1 (official: [0.3, 0.8])")
         return v
 
 
 class EvalConfig(_Strict):
-    """Which tasks each iteration's solver is scored on."""
+    """Which tasks each iteration's solver is scored on (paper §4, Tables 1-2)."""
 
-    suite: str | None = "rzero"
-    tasks: list[str] | None = None
-    limit: int | None = Field(None, ge=1)
-    max_tokens: int | None = Field(None, ge=1)
-    seed: int = 0
-    batch_size: int = Field(16, ge=1)
-    max_samples: int | None = Field(None, ge=1)  # cap k of sampled metrics (mean@k, maj@k) for quick runs
+    suite: str | None = Field("rzero", description=(
+        "Task suite scored after every iteration (`rzero-bench tasks list`); rzero = the paper's "
+        "math and general benchmarks. Ignored when tasks is set."))
+    tasks: list[str] | None = Field(None, description="Task names to score instead of the suite.")
+    protocol: str = Field("paper", description=(
+        "Evaluation protocol (tasks/protocols/): paper = sampled mean@32 for AMC/AIME and our prompts "
+        "(§4); official = the official scripts (greedy AMC/AIME, General-Reasoner prompts and 8192 "
+        "tokens for MMLU-Pro/SuperGPQA, OlympiadBench's first answer, BBEH from MrLight/bbeh-eval). "
+        "Recorded in every result."))
+    limit: int | None = Field(None, ge=1, description=(
+        "Score a seeded subsample of this many items per task (null: all, as the paper does)."))
+    max_tokens: int | None = Field(None, ge=1, description=(
+        "Generation length for every task (null: each task's own; ours 4096, official 8192 for "
+        "MMLU-Pro/SuperGPQA)."))
+    seed: int = Field(0, description="Seed of the limit subsample and of sampled metrics.")
+    batch_size: int = Field(16, ge=1, description=(
+        "hf backend: prompts per generate() call, in every stage that samples."))
+    max_samples: int | None = Field(None, ge=1, description=(
+        "Cap k of sampled metrics (mean@k, maj@k) for quick runs; labels show the k used (null: each "
+        "task's k, e.g. mean@32)."))
 
 
 class ProbeConfig(_Strict):
     """Probe questions with known answers mixed into self-consistency (the `reference` oracle)."""
 
-    task: str = "gsm8k"
-    n: int = Field(0, ge=0)
-    seed: int = 0
+    task: str = Field("gsm8k", description=(
+        "Math task the probes are drawn from (items the run's evaluation does not use)."))
+    n: int = Field(0, ge=0, description=(
+        "Probe questions per iteration, voted on like challenger questions but never trained on; "
+        "oracle: reference scores the pseudo-labels on them. 0: none. Ours (the paper checks 200 "
+        "sampled questions against GPT-4o)."))
+    seed: int = Field(0, description="Seed of the per-iteration probe sample.")
 
 
 class LayoutConfig(_Strict):
@@ -113,46 +221,87 @@ class LayoutConfig(_Strict):
     with ``gpu_memory_utilization``.
     """
 
-    generation_backend: Literal["hf", "vllm", "openai", "served"] = "hf"
-    solver_server_url: str | None = None  # openai: an already running server for the solver
-    serve_command: str = "vllm serve {model} --host 127.0.0.1 --port {port} --served-model-name {name}"
-    serve_gpus: str | None = None  # served: CUDA_VISIBLE_DEVICES of the solver server, e.g. "4,5,6,7"
-    served_solver_name: str | None = None  # model name the server knows the current solver by
-    api_key_env: str = "OPENAI_API_KEY"
-    gpu_memory_utilization: float = Field(0.4, gt=0, le=1)
-    trainer_use_vllm: bool = False
-    accelerate_config: str | None = None  # run GRPO stages under `accelerate launch` with this config
-    challenger_gpus: str | None = None  # CUDA_VISIBLE_DEVICES of challenger GRPO (the others serve the solver)
-    solver_gpus: str | None = None  # CUDA_VISIBLE_DEVICES of solver GRPO (None: all)
-    launch_prefix: str | None = None  # several nodes: e.g. "srun --nodes=2 --ntasks-per-node=1"
-    cpu_threads: int | None = Field(1, ge=1)  # torch threads for CPU generation (1 is fastest for tiny models)
-    description: str = "single process; generation with transformers"
+    generation_backend: Literal["hf", "vllm", "openai", "served"] = Field("hf", description=(
+        "Backend of every sampling stage (questions, votes, eval, the solver in the challenger's "
+        "reward): hf (transformers, CPU/CI), vllm (in process), openai (your server at "
+        "solver_server_url), served (we start serve_command per stage, the official layout)."))
+    solver_server_url: str | None = Field(None, description=(
+        "openai backend: base URL of an already running OpenAI-compatible server for the solver, "
+        "e.g. http://HOST:8000/v1 (you restart it with each iteration's solver)."))
+    serve_command: str = Field(
+        "vllm serve {model} --host 127.0.0.1 --port {port} --served-model-name {name}", description=(
+            "served backend: command starting the server; {model}, {port} (both required) and {name} "
+            "are filled in per stage."))
+    serve_gpus: str | None = Field(None, description=(
+        "served backend: CUDA_VISIBLE_DEVICES of the server, e.g. \"4,5,6,7\" (official: GPUs 4-7)."))
+    served_solver_name: str | None = Field(None, description=(
+        "openai backend: model name the server knows the current solver by (null: its path)."))
+    api_key_env: str = Field("OPENAI_API_KEY", description=(
+        "Name of the environment variable holding the API key of the openai/served server."))
+    gpu_memory_utilization: float = Field(0.4, gt=0, le=1, description=(
+        "vllm backend and colocated trainer vLLM: share of GPU memory vLLM may take."))
+    trainer_use_vllm: bool = Field(False, description=(
+        "GRPO rollouts with vLLM colocated in the trainer (TRL use_vllm) instead of transformers."))
+    accelerate_config: str | None = Field(None, description=(
+        "Run GRPO stages under `accelerate launch` with this config (a path, or a name under "
+        "trainers/, e.g. accelerate/8gpu_zero2.yaml); null: in process. Needs the solver over HTTP "
+        "(served or openai)."))
+    challenger_gpus: str | None = Field(None, description=(
+        "Under accelerate_config: CUDA_VISIBLE_DEVICES of challenger GRPO, also its process count "
+        "(official: \"0,1,2,3\"; the others serve the solver). null: accelerate's own setting."))
+    solver_gpus: str | None = Field(None, description=(
+        "Under accelerate_config: CUDA_VISIBLE_DEVICES of solver GRPO, also its process count "
+        "(official: all 8). null: accelerate's own setting."))
+    launch_prefix: str | None = Field(None, description=(
+        "Several nodes: command put before `accelerate launch`, e.g. \"srun --nodes=2 --ntasks-per-node=1\"."))
+    cpu_threads: int | None = Field(1, ge=1, description=(
+        "torch threads for CPU generation and training (1 is fastest for tiny models on shared "
+        "cores); null: torch's default."))
+    description: str = Field("single process; generation with transformers", description=(
+        "Free text describing the layout, recorded in the manifest."))
 
 
 class ControlsConfig(_Strict):
     """Control experiments that should break R-Zero (they exist to show that the gains are real)."""
 
-    shuffle_labels: bool = False  # permute the pseudo-labels among the kept questions before solver GRPO
-    flip_challenger_reward: bool = False  # train the challenger on the negated reward
+    shuffle_labels: bool = Field(False, description=(
+        "Permute the pseudo-labels among the kept questions before solver GRPO (ours)."))
+    flip_challenger_reward: bool = Field(False, description=(
+        "Train the challenger on the negated reward (ours)."))
 
 
 class RunConfig(_Strict):
     """A complete, resolved R-Zero run."""
 
-    name: str = "rzero"
-    variant: Literal["paper", "official-code"] = "paper"
-    model: str = "Qwen/Qwen3-4B-Base"  # hub id, local path, or tiny:<size> / micro:<size>
-    iterations: int = Field(3, ge=0)
-    seed: int = 0
-    challenger: RoleConfig = Field(default_factory=lambda: RoleConfig(num_generations=4, max_steps=5))
-    solver: RoleConfig = Field(default_factory=lambda: RoleConfig(num_generations=5, max_steps=15))
-    selfplay: SelfPlayConfig = Field(default_factory=SelfPlayConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
-    prompts: dict[str, str] = Field(default_factory=lambda: {"challenger": "challenger", "solver": "solver"})
-    oracle: str | None = None  # reference | exact-arith | openai:<model>[@url] | hf:<path>
-    probes: ProbeConfig = Field(default_factory=ProbeConfig)
-    layout: LayoutConfig = Field(default_factory=LayoutConfig)
-    controls: ControlsConfig = Field(default_factory=ControlsConfig)
+    name: str = Field("rzero", description=(
+        "Run name: the default run directory is runs/<name>; a preset sets it to its own name."))
+    variant: Literal["paper", "official-code"] = Field("paper", description=(
+        "Which reading the run follows, recorded with the results: paper or official-code (the "
+        "official-code preset sets every deviation)."))
+    model: str = Field("Qwen/Qwen3-4B-Base", description=(
+        "Base model both roles start from: hub id, local path, tiny:<size> or micro:<size>[@minutes] "
+        "(built offline). Paper §4: Qwen3-4B-Base (also Qwen3-8B, OctoThinker)."))
+    iterations: int = Field(3, ge=0, description=(
+        "Co-evolution iterations (challenger, questions, votes, filter, solver, eval). Paper: 3; "
+        "official main.sh: 5. Left out of config_hash: a finished run can be extended."))
+    seed: int = Field(0, description="Run seed; each stage derives its own from it and the iteration.")
+    challenger: RoleConfig = Field(default_factory=lambda: RoleConfig(num_generations=4, max_steps=5),
+                                   description="GRPO settings of the challenger (paper §3.2).")
+    solver: RoleConfig = Field(default_factory=lambda: RoleConfig(num_generations=5, max_steps=15),
+                               description="GRPO settings of the solver (paper §3.3).")
+    selfplay: SelfPlayConfig = Field(default_factory=SelfPlayConfig, description=(
+        "Question generation, voting, challenger reward and filtering (paper §3.2-3.3)."))
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation after every iteration.")
+    prompts: dict[str, str] = Field(
+        default_factory=lambda: {"challenger": "challenger", "solver": "solver"}, description=(
+            "Prompt per role: a shipped name (challenger, solver) or a path to a prompt file."))
+    oracle: str | None = Field(None, description=(
+        "Ground truth for the accuracy of the pseudo-labels (label_acc stage): reference | exact-arith "
+        "| openai:<model>[@url] | hf:<path>; null skips the stage. Paper: GPT-4o on 200 sampled questions."))
+    probes: ProbeConfig = Field(default_factory=ProbeConfig, description="Probe questions for oracle: reference.")
+    layout: LayoutConfig = Field(default_factory=LayoutConfig, description="Where generation and training run.")
+    controls: ControlsConfig = Field(default_factory=ControlsConfig, description=(
+        "Control experiments that should remove the gains (ours)."))
 
     @field_validator("prompts")
     @classmethod
@@ -164,15 +313,158 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
-        for role in ("challenger", "solver"):
-            rc: RoleConfig = getattr(self, role)
-            if rc.prompts_per_step * rc.num_generations < rc.num_generations:
-                raise ValueError(f"{role}: batch too small")
+        for problem in _combination_problems(self):
+            raise ValueError(problem)
         if self.eval.suite is None and not self.eval.tasks:
             self.eval.suite = "rzero"
         return self
 
 
+def _gpu_count(gpus: str | None) -> int | None:
+    if gpus is None:
+        return None
+    return len([g for g in gpus.split(",") if g.strip()]) or None
+
+
+def _combination_problems(cfg: RunConfig) -> list[str]:
+    """Settings that cannot work together, each as 'what is wrong; what to set' (first one wins)."""
+    out: list[str] = []
+    lay, sp = cfg.layout, cfg.selfplay
+    if cfg.challenger.format_weight:
+        out.append(f"challenger.format_weight={cfg.challenger.format_weight} has no effect: the format term "
+                   "is part of the solver reward only; set it on solver.format_weight")
+    for role in ("challenger", "solver"):
+        rc: RoleConfig = getattr(cfg, role)
+        total = rc.prompts_per_step * rc.num_generations
+        gpus = lay.challenger_gpus if role == "challenger" else lay.solver_gpus
+        procs = (_gpu_count(gpus) if lay.accelerate_config else 1) or 1  # unknown process count: check ga only
+        if total % (procs * rc.gradient_accumulation_steps):
+            where = f"{procs} processes" if procs > 1 else "1 process"
+            out.append(f"{role}: prompts_per_step x num_generations = {rc.prompts_per_step} x {rc.num_generations} "
+                       f"= {total} completions per step cannot be split into {where} x "
+                       f"gradient_accumulation_steps {rc.gradient_accumulation_steps} whole micro-batches; "
+                       f"change {role}.gradient_accumulation_steps or {role}.prompts_per_step")
+    if sp.num_questions < cfg.solver.prompts_per_step:
+        out.append(f"selfplay.num_questions={sp.num_questions} is below solver.prompts_per_step="
+                   f"{cfg.solver.prompts_per_step}: one solver GRPO step needs that many distinct questions; "
+                   "raise selfplay.num_questions or lower solver.prompts_per_step")
+    if sp.num_questions < sp.min_kept:
+        out.append(f"selfplay.min_kept={sp.min_kept} can never be met with selfplay.num_questions="
+                   f"{sp.num_questions}; lower min_kept or raise num_questions")
+    if lay.generation_backend == "openai" and not lay.solver_server_url:
+        out.append("layout.generation_backend=openai needs layout.solver_server_url (an OpenAI-compatible "
+                   "server for the solver, e.g. http://HOST:8000/v1); or set layout.generation_backend=served "
+                   "to start one per stage")
+    if lay.accelerate_config and lay.generation_backend not in ("served", "openai"):
+        out.append(f"layout.accelerate_config={lay.accelerate_config} runs GRPO in several processes, which "
+                   "reach the solver over HTTP: set layout.generation_backend=served (or openai with "
+                   "layout.solver_server_url), or layout.accelerate_config=null")
+    if lay.generation_backend == "served":
+        try:
+            probe = lay.serve_command.format(model="\0m", port="\0p", name="\0n")
+        except (KeyError, IndexError, ValueError) as e:
+            out.append(f"layout.serve_command {lay.serve_command!r} does not format ({e!r}); its only "
+                       "placeholders are {model}, {port} and {name}")
+        else:
+            missing = [p for p, mark in (("{model}", "\0m"), ("{port}", "\0p")) if mark not in probe]
+            if missing:
+                out.append(f"layout.serve_command lacks {' and '.join(missing)}: the server must load the "
+                           "stage's checkpoint and listen on the port the pipeline polls")
+    if cfg.oracle is not None:
+        problem = _oracle_problem(cfg.oracle)
+        if problem:
+            out.append(problem)
+        elif cfg.oracle.strip() == "reference" and cfg.probes.n == 0:
+            out.append("oracle: reference scores only probe questions (known answers) and probes.n is 0; "
+                       "set probes.n (e.g. 50) or another oracle (exact-arith, openai:<model>, hf:<path>)")
+    if cfg.probes.n > 0 and (cfg.oracle or "").strip() != "reference":
+        out.append(f"probes.n={cfg.probes.n} has no effect: probes are drawn only for oracle: reference; "
+                   "set oracle=reference or probes.n=0")
+    return out
+
+
+def _oracle_problem(spec: str) -> str | None:
+    from rzero_bench.report.label_acc import parse_oracle
+
+    try:
+        parse_oracle(spec)
+    except RZeroError as e:
+        return str(e)
+    return None
+
+
+# ---------------------------------------------------------------- keys, did-you-mean, descriptions
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _section(parts: Sequence[str]) -> type[BaseModel] | None:
+    """The model holding the key ``parts[-1]``, or None when ``parts[:-1]`` is free-form or a value."""
+    model: type[BaseModel] = RunConfig
+    for p in parts[:-1]:
+        field = model.model_fields.get(p)
+        sub = _submodel(field.annotation) if field is not None else None
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+def config_keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """Every settable dotted key, e.g. ``selfplay.lam`` (free-form dicts such as ``prompts`` end a key)."""
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        sub = _submodel(field.annotation)
+        keys += config_keys(sub, f"{prefix}{name}.") if sub else [f"{prefix}{name}"]
+    return keys
+
+
+def field_description(key: str) -> str | None:
+    """The description of a dotted key (``selfplay.delta``), or None for an unknown key."""
+    parts = key.split(".")
+    model = _section(parts)
+    field = model.model_fields.get(parts[-1]) if model is not None else None
+    return field.description if field is not None else None
+
+
+def _unknown_key(parts: Sequence[str]) -> str | None:
+    """None when ``parts`` names a settable key, else the did-you-mean message."""
+    model: type[BaseModel] = RunConfig
+    for i, p in enumerate(parts):
+        where = ".".join(parts[:i]) or "the top level"
+        field = model.model_fields.get(p)
+        if field is None:
+            dotted = ".".join(parts)
+            names = list(model.model_fields)
+            elsewhere = [k for k in config_keys() if k.rsplit(".", 1)[-1] == parts[-1]]
+            close = difflib.get_close_matches(p, names, n=1)
+            if len(elsewhere) == 1:  # the right key in the wrong section (solver.m -> selfplay.m)
+                guess: str | None = elsewhere[0]
+            elif close:
+                guess = ".".join([*parts[:i], close[0]])
+            else:
+                guess = next(iter(difflib.get_close_matches(dotted, config_keys(), n=1)), None)
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            return f"unknown config key {dotted!r}{hint}; valid keys of {where}: {', '.join(names)}"
+        sub = _submodel(field.annotation)
+        if sub is None:
+            if i < len(parts) - 1 and not _is_mapping(field.annotation):
+                return f"{'.'.join(parts[: i + 1])} is a value, not a section"
+            return None
+        model = sub
+    return None
+
+
+def _is_mapping(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is dict
+
+
+# ---------------------------------------------------------------- presets and YAML
 def preset_names() -> list[str]:
     return sorted(p.stem for p in shipped_dir("trainers").glob("*.yaml"))
 
@@ -210,12 +502,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def preset_dict(name: str) -> dict[str, Any]:
     path = shipped_dir("trainers") / f"{name}.yaml"
     if not path.is_file():
-        import difflib
-
         names = preset_names()
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown preset {name!r}{hint}; available: {', '.join(names)}")
+        raise ConfigError(f"unknown preset {name!r}{_did_you_mean(name, names)}; available: {', '.join(names)}")
     data = _read_yaml(path)
     parent = data.pop("preset", None)
     if parent:
@@ -224,29 +512,54 @@ def preset_dict(name: str) -> dict[str, Any]:
     return data
 
 
-def _apply_override(data: dict[str, Any], spec: str) -> None:
+def _apply_override(data: dict[str, Any], spec: str) -> tuple[str, ...]:
+    """Apply one ``--set key=value`` (the value read as YAML); returns the key's parts."""
     if "=" not in spec:
         raise ConfigError(f"--set expects key=value, got {spec!r}")
     key, raw = spec.split("=", 1)
+    parts = tuple(key.strip().split("."))
+    problem = _unknown_key(parts)
+    if problem:
+        raise ConfigError(f"--set {spec}: {problem}")
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         value = raw
     node = data
-    parts = key.strip().split(".")
     for p in parts[:-1]:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise ConfigError(f"--set {key}: {p} is not a section")
     node[parts[-1]] = value
+    return parts
 
 
-def _format_validation(e: ValidationError, source: str) -> str:
-    err = e.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"])
+def _leaf_keys(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for k, v in data.items():
+        key = (*prefix, str(k))
+        out += _leaf_keys(v, key) if isinstance(v, dict) and _section(key + ("_",)) is not None else [key]
+    return out
+
+
+def _format_validation(e: ValidationError, origins: dict[tuple[str, ...], str], default: str) -> str:
+    """One line: where the bad value came from, the key, what is wrong, and what the key means."""
+    errors = e.errors()
+    err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])  # a typo explains the rest
+    loc = tuple(str(x) for x in err["loc"])
+    source = next((origins[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in origins), default)
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return f"{source}: {msg}"
+    dotted = ".".join(loc)
     if err["type"] == "extra_forbidden":
-        return f"{source}: unknown config key {loc!r}"
-    return f"{source}: {loc}: {err['msg']}"
+        return f"{source}: {_unknown_key(loc) or f'unknown config key {dotted!r}'}"
+    desc = field_description(dotted)
+    shown = err.get("input")
+    value = "" if isinstance(shown, dict) else f"={shown!r}"
+    what = "" if source.startswith("--set ") else f" {dotted}{value}:"  # --set already shows key=value
+    more = f" [{len(errors) - 1} more problem(s) after this one]" if len(errors) > 1 else ""
+    return f"{source}:{what} {msg}" + (f" ({dotted}: {desc})" if desc else "") + more
 
 
 def load_config(
@@ -257,7 +570,11 @@ def load_config(
     iterations: int | None = None,
     overrides: list[str] | None = None,
 ) -> RunConfig:
-    """Resolve a run config: preset (default tiny) ← YAML file ← CLI options ← --set overrides."""
+    """Resolve a run config: preset (default tiny) ← YAML file ← CLI options ← --set overrides.
+
+    Raises :class:`ConfigError` (one line, naming the file, option or ``--set`` the bad value came
+    from) for unknown keys, bad values and impossible combinations.
+    """
     data: dict[str, Any] = {}
     file_data: dict[str, Any] = {}
     if path is not None:
@@ -268,16 +585,21 @@ def load_config(
     if base:
         data = preset_dict(base)
     data = _deep_merge(data, file_data)
+    origins: dict[tuple[str, ...], str] = dict.fromkeys(_leaf_keys(file_data), str(path))
     if model is not None:
         data["model"] = model
+        origins[("model",)] = "--model"
     if iterations is not None:
         data["iterations"] = iterations
+        origins[("iterations",)] = "--iterations"
     for spec in overrides or []:
-        _apply_override(data, spec)
+        origins[_apply_override(data, spec)] = f"--set {spec}"
+    layers = ([f"preset {base}"] if base else []) + ([str(path)] if path is not None else [])
+    layers += ["--set"] if overrides else []
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_format_validation(e, str(path) if path else f"preset {base}")) from None
+        raise ConfigError(_format_validation(e, origins, " + ".join(layers) or "config")) from None
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -286,3 +608,35 @@ def config_hash(cfg: RunConfig) -> str:
     from rzero_bench.store import sha256_json
 
     return sha256_json(cfg.model_dump(mode="json", exclude={"iterations"}))
+
+
+# ---------------------------------------------------------------- config show
+def _yaml_value(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 20, allow_unicode=True)
+    return text.removesuffix("\n...\n").strip()
+
+
+def _comment(text: str, indent: str) -> list[str]:
+    width = 100 - len(indent)
+    wrapped = textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
+    return [f"{indent}# {line}" for line in wrapped]
+
+
+def render_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML with each field's description as a comment above it.
+
+    The text loads back (``rzero-bench run shown.yaml``) to the same config and ``config_hash``.
+    """
+    dumped = cfg.model_dump(mode="json")
+    lines: list[str] = []
+    for name, field in RunConfig.model_fields.items():
+        sub = _submodel(field.annotation)
+        lines += _comment(field.description or "", "")
+        if sub is None:
+            lines.append(f"{name}: {_yaml_value(dumped[name])}")
+            continue
+        lines.append(f"{name}:")
+        for key, subfield in sub.model_fields.items():
+            lines += _comment(subfield.description or "", "  ")
+            lines.append(f"  {key}: {_yaml_value(dumped[name][key])}")
+    return "\n".join(lines) + "\n"
