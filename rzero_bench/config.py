@@ -43,6 +43,7 @@ from __future__ import annotations
 import difflib
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,31 +73,64 @@ class RoleConfig(_Strict):
         "GRPO group size G: completions sampled per prompt. Advantages are rewards normalised within a "
         "group, so G >= 2. Paper §4 and official code: challenger 4, solver 5."))
     prompts_per_step: int = Field(1, ge=1, description=(
-        "Distinct prompts per optimizer step; one step uses prompts_per_step x num_generations "
-        "completions. Not in the paper; official rollout: 512 prompts per step for both roles "
-        "(paper preset: challenger 512, solver 128)."))
+        "Rollout batch: distinct prompts sampled per GRPO step; one step samples prompts_per_step x "
+        "num_generations completions and splits them into optimizer mini-batches (mini_batch_prompts). "
+        "Not in the paper; official (EasyR1 data.rollout_batch_size): 512 for both roles."))
+    mini_batch_prompts: int | None = Field(None, ge=1, description=(
+        "Optimizer mini-batch in prompts: each rollout batch gives prompts_per_step / mini_batch_prompts "
+        "optimizer updates (PPO-style, on the same samples). null: one update per rollout batch. "
+        "Official (EasyR1 worker.actor.global_batch_size): challenger 16 (32 updates per step), "
+        "solver 128 (4 updates per step)."))
     max_steps: int = Field(5, ge=1, description=(
-        "GRPO optimizer steps per iteration. Paper §4 and official code (global_step_5 / "
-        "global_step_15): challenger 5, solver 15."))
+        "GRPO steps (rollout batches) per iteration; optimizer updates = max_steps x prompts_per_step / "
+        "mini_batch_prompts. Paper §4 and official code (global_step_5 / global_step_15): challenger 5, "
+        "solver 15."))
     max_completion_length: int = Field(4096, ge=1, description=(
         "Token limit of each GRPO rollout completion. Paper §4 and official code: 4096."))
     temperature: float = Field(1.0, gt=0, description=(
         "Sampling temperature of GRPO rollouts (> 0: GRPO needs varied samples). Paper and official: 1.0."))
     top_p: float = Field(1.0, gt=0, le=1, description=(
-        "Nucleus sampling of GRPO rollouts. Official code: 0.99; our presets: 1.0."))
+        "Nucleus sampling of GRPO rollouts. Official (EasyR1 worker.rollout.top_p): 0.99 (paper and "
+        "official-code presets); tiny/micro: 1.0."))
+    top_k: int = Field(0, ge=0, description=(
+        "Top-k sampling of GRPO rollouts; 0: off. Official rollouts: off."))
     loss_type: str = Field("grpo", description=(
         "TRL GRPO loss normalisation, one of " + ", ".join(LOSS_TYPES) + ". Paper: grpo (DeepSeekMath "
         "GRPO, §2.2); dapo normalises over all tokens of the batch (micro preset)."))
     gradient_accumulation_steps: int = Field(1, ge=1, description=(
-        "Micro-batches per optimizer step (memory only, same update): prompts_per_step x "
-        "num_generations must be divisible by processes x this, so TRL's per-device batch is whole. "
-        "Official layout: challenger 64 on 4 GPUs, solver 16 on 8."))
+        "Micro-batches per optimizer update (memory only, same update) when micro_batch_per_device is "
+        "null: the mini-batch's completions must be divisible by processes x this, so TRL's per-device "
+        "batch is whole."))
+    micro_batch_per_device: int | None = Field(None, ge=1, description=(
+        "Completions per GPU per forward/backward pass; gradient accumulation is derived from it: "
+        "mini-batch completions / (processes x this), so the update is the same on 1 or 8 GPUs. "
+        "Official (EasyR1 micro_batch_size_per_device_for_update): 2 (challenger), 1 (solver). null: "
+        "use gradient_accumulation_steps."))
+    gradient_checkpointing: bool = Field(False, description=(
+        "Recompute activations in the backward pass instead of storing them: about 30% slower, but a "
+        "4B model at 4096-token completions needs tens of GB of activations per sequence without it. "
+        "Official (EasyR1 enable_gradient_checkpointing): true; paper presets: true; tiny/micro: false."))
+    weight_decay: float = Field(0.0, ge=0, description=(
+        "AdamW weight decay. Official (EasyR1 optim.weight_decay): 1e-2; tiny/micro: 0."))
+    epsilon_low: float = Field(0.2, ge=0, lt=1, description=(
+        "PPO clip: the probability ratio is clipped below at 1 - epsilon_low. Official (EasyR1 "
+        "clip_ratio_low): 0.2."))
+    epsilon_high: float = Field(0.2, ge=0, description=(
+        "PPO clip: the ratio is clipped above at 1 + epsilon_high; above epsilon_low is clip-higher "
+        "(DAPO). Official (EasyR1 clip_ratio_high): 0.3; tiny/micro: 0.2."))
+    dual_clip: float | None = Field(None, gt=1, description=(
+        "Dual clip: for negative advantages the ratio is capped at this value (TRL delta). Official "
+        "(EasyR1 clip_ratio_dual): 3.0. null: off."))
     format_weight: float = Field(0.0, ge=0, le=1, description=(
         "Solver only: reward = (1 - w) * accuracy + w * format, format = the answer is in \\boxed{}. "
         "Paper §3.3: 0 (accuracy against the pseudo-label); official code: 0.1."))
+    format_regex: str | None = Field(None, description=(
+        "Solver only: a completion is well formatted when it fully matches this regex (DOTALL); null: "
+        "when it has a \\boxed{} answer. Official (EasyR1 math.py format_reward): "
+        "<think>.*</think>.*\\\\boxed\\{.*\\}.*"))
     extra: dict[str, Any] = Field(default_factory=dict, description=(
         "Keyword arguments passed verbatim to trl.GRPOConfig, winning over the derived ones (e.g. "
-        "{epsilon_high: 0.3} for the official clip range 0.2/0.3)."))
+        "{num_iterations: 2})."))
 
     @field_validator("loss_type")
     @classmethod
@@ -117,10 +151,19 @@ class SelfPlayConfig(_Strict):
         "Token limit of one challenger output when writing questions. Paper and official: 4096."))
     question_temperature: float = Field(1.0, gt=0, description=(
         "Sampling temperature when writing questions. Official: 1.0 (with top_p 0.95; ours 1.0)."))
+    question_top_p: float = Field(1.0, gt=0, le=1, description=(
+        "Nucleus sampling when writing questions. Official (question_generate.py): 0.95 "
+        "(official-code preset); paper presets: 1.0 (the paper does not say)."))
     m: int = Field(10, ge=2, description=(
         "Solver samples per question; p_hat is the share agreeing with the majority answer, which "
         "becomes the pseudo-label (paper §3.2-3.3). At least 2: one sample always agrees with itself. "
         "Paper: 10; official: 10 in the challenger reward, 9 for the votes (official-code preset: 9)."))
+    reward_m: int | None = Field(None, ge=2, description=(
+        "Solver samples per question inside the challenger's reward; null: m. Official "
+        "(start_vllm_server.py): 10 in the reward while the votes use 9 (official-code preset)."))
+    solver_top_k: int = Field(0, ge=0, description=(
+        "Top-k of the solver samples (challenger reward and votes); 0: off. Official "
+        "(start_vllm_server.py, question_evaluate/evaluate.py): 40 with top_p 1.0."))
     solver_temperature: float = Field(1.0, gt=0, description=(
         "Sampling temperature of the m solver samples (challenger reward and votes). Paper and "
         "official: 1.0."))
@@ -229,11 +272,42 @@ class LayoutConfig(_Strict):
         "openai backend: base URL of an already running OpenAI-compatible server for the solver, "
         "e.g. http://HOST:8000/v1 (you restart it with each iteration's solver)."))
     serve_command: str = Field(
-        "vllm serve {model} --host 127.0.0.1 --port {port} --served-model-name {name}", description=(
-            "served backend: command starting the server; {model}, {port} (both required) and {name} "
-            "are filled in per stage."))
+        "vllm serve {model} --host 127.0.0.1 --port {port} --served-model-name {name} "
+        "--data-parallel-size {data_parallel_size} --max-model-len {max_model_len} "
+        "--gpu-memory-utilization {gpu_memory_utilization}", description=(
+            "served backend: command starting the server; {model}, {port} (both required), {name}, "
+            "{data_parallel_size} (the server's GPU count), {max_model_len} and "
+            "{gpu_memory_utilization} are filled in per stage."))
     serve_gpus: str | None = Field(None, description=(
-        "served backend: CUDA_VISIBLE_DEVICES of the server, e.g. \"4,5,6,7\" (official: GPUs 4-7)."))
+        "served backend: CUDA_VISIBLE_DEVICES of the solver server while the challenger trains, e.g. "
+        "\"4,5,6,7\" (official: GPUs 4-7)."))
+    sampling_gpus: str | None = Field(None, description=(
+        "served backend: CUDA_VISIBLE_DEVICES of the server in the stages that only sample (questions, "
+        "votes, eval), when no training runs; null: serve_gpus. Auto layouts: every GPU of the node."))
+    auto: bool = Field(False, description=(
+        "Fill the GPU fields not set explicitly (serve_gpus, sampling_gpus, challenger_gpus, "
+        "solver_gpus, accelerate_config, launch_prefix, gpus_per_node) from the GPUs visible, or from "
+        "--gpus/--nodes, before the run starts; the plan (--dry-run) shows the result. Paper presets: "
+        "true; the official layout is the 8-GPU case."))
+    gpus_per_node: int | None = Field(None, ge=1, description=(
+        "GPUs per node the layout is planned for (auto layouts: filled in from the machine or --gpus)."))
+    nodes: int = Field(1, ge=1, description=(
+        "Nodes the GRPO stages run on (several: through launch_prefix, e.g. srun); sampling runs on the "
+        "first node."))
+    max_model_len: int | None = Field(None, ge=256, description=(
+        "Longest prompt + completion the server accepts (vLLM --max-model-len). null: derived from the "
+        "tasks (longest prompt + its max_tokens, over every eval task and the self-play prompts), "
+        "capped by the model's own limit. A request that still does not fit gets its max_tokens "
+        "clamped, or is refused with the task and item named."))
+    serve_concurrency: int | None = Field(None, ge=1, description=(
+        "served/openai backends: HTTP requests in flight; a vLLM server batches them itself. null: "
+        "256 per serving GPU (vLLM's default max_num_seqs per engine)."))
+    serve_gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description=(
+        "served backend: share of each serving GPU's memory vLLM may take when it has the GPUs to itself "
+        "(vLLM's default: 0.9)."))
+    shared_gpu_memory_utilization: float = Field(0.25, gt=0, le=1, description=(
+        "served backend: the solver server's share when it shares GPUs with challenger training (the "
+        "1-GPU layout); the rest is for the trainer and its colocated vLLM."))
     served_solver_name: str | None = Field(None, description=(
         "openai backend: model name the server knows the current solver by (null: its path)."))
     api_key_env: str = Field("OPENAI_API_KEY", description=(
@@ -320,6 +394,61 @@ class RunConfig(_Strict):
         return self
 
 
+@dataclass(frozen=True)
+class BatchSplit:
+    """How one GRPO step's completions are cut up (EasyR1 / TRL batch arithmetic).
+
+    A step samples ``rollout`` completions (prompts_per_step x G) once, then makes ``updates``
+    optimizer updates of ``mini_batch`` completions each; one update is ``accumulation``
+    forward/backward passes of ``per_device`` completions on each of ``processes`` GPUs.
+    """
+
+    rollout: int
+    mini_batch: int
+    updates: int
+    processes: int
+    per_device: int
+    accumulation: int
+
+
+def split_batch(rc: RoleConfig, processes: int, role: str = "") -> BatchSplit:
+    """The batch split of ``rc`` on ``processes`` training processes; ValueError says what to change.
+
+    ``role`` (challenger / solver) prefixes the key names in the message.
+    """
+    k = f"{role}." if role else ""
+    g = rc.num_generations
+    mini_prompts = rc.mini_batch_prompts or rc.prompts_per_step
+    if rc.prompts_per_step % mini_prompts:
+        raise ValueError(f"{k}prompts_per_step {rc.prompts_per_step} is not a multiple of {k}mini_batch_prompts "
+                         f"{mini_prompts}: each rollout batch must split into whole optimizer mini-batches")
+    mini = mini_prompts * g
+    if rc.micro_batch_per_device is not None:
+        if rc.gradient_accumulation_steps != 1:
+            raise ValueError(f"set {k}micro_batch_per_device or {k}gradient_accumulation_steps, not both (the "
+                             "accumulation is derived from micro_batch_per_device)")
+        if mini % (processes * rc.micro_batch_per_device):
+            raise ValueError(f"a mini-batch of {mini_prompts} x {g} = {mini} completions cannot be split into "
+                             f"{_procs(processes)} x {k}micro_batch_per_device {rc.micro_batch_per_device}; "
+                             f"change {k}micro_batch_per_device or {k}mini_batch_prompts")
+        per_device = rc.micro_batch_per_device
+        accumulation = mini // (processes * per_device)
+    else:
+        accumulation = rc.gradient_accumulation_steps
+        if mini % (processes * accumulation):
+            raise ValueError(f"a mini-batch of {mini_prompts} x {g} = {mini} completions cannot be split into "
+                             f"{_procs(processes)} x {k}gradient_accumulation_steps {accumulation} whole "
+                             f"micro-batches; change {k}gradient_accumulation_steps, {k}mini_batch_prompts or "
+                             f"{k}prompts_per_step")
+        per_device = mini // (processes * accumulation)
+    return BatchSplit(rollout=rc.prompts_per_step * g, mini_batch=mini, updates=rc.prompts_per_step // mini_prompts,
+                      processes=processes, per_device=per_device, accumulation=accumulation)
+
+
+def _procs(n: int) -> str:
+    return f"{n} processes" if n > 1 else "1 process"
+
+
 def _gpu_count(gpus: str | None) -> int | None:
     if gpus is None:
         return None
@@ -335,15 +464,12 @@ def _combination_problems(cfg: RunConfig) -> list[str]:
                    "is part of the solver reward only; set it on solver.format_weight")
     for role in ("challenger", "solver"):
         rc: RoleConfig = getattr(cfg, role)
-        total = rc.prompts_per_step * rc.num_generations
         gpus = lay.challenger_gpus if role == "challenger" else lay.solver_gpus
         procs = (_gpu_count(gpus) if lay.accelerate_config else 1) or 1  # unknown process count: check ga only
-        if total % (procs * rc.gradient_accumulation_steps):
-            where = f"{procs} processes" if procs > 1 else "1 process"
-            out.append(f"{role}: prompts_per_step x num_generations = {rc.prompts_per_step} x {rc.num_generations} "
-                       f"= {total} completions per step cannot be split into {where} x "
-                       f"gradient_accumulation_steps {rc.gradient_accumulation_steps} whole micro-batches; "
-                       f"change {role}.gradient_accumulation_steps or {role}.prompts_per_step")
+        try:
+            split_batch(rc, procs * lay.nodes if lay.accelerate_config and gpus else procs, role)
+        except ValueError as e:
+            out.append(str(e))
     if sp.num_questions < cfg.solver.prompts_per_step:
         out.append(f"selfplay.num_questions={sp.num_questions} is below solver.prompts_per_step="
                    f"{cfg.solver.prompts_per_step}: one solver GRPO step needs that many distinct questions; "
@@ -361,10 +487,12 @@ def _combination_problems(cfg: RunConfig) -> list[str]:
                    "layout.solver_server_url), or layout.accelerate_config=null")
     if lay.generation_backend == "served":
         try:
-            probe = lay.serve_command.format(model="\0m", port="\0p", name="\0n")
+            probe = lay.serve_command.format(model="\0m", port="\0p", name="\0n", data_parallel_size=1,
+                                             max_model_len=1, gpu_memory_utilization=1)
         except (KeyError, IndexError, ValueError) as e:
-            out.append(f"layout.serve_command {lay.serve_command!r} does not format ({e!r}); its only "
-                       "placeholders are {model}, {port} and {name}")
+            out.append(f"layout.serve_command {lay.serve_command!r} does not format ({e!r}); its "
+                       "placeholders are {model}, {port} and {name}, plus {data_parallel_size}, {max_model_len} "
+                       "and {gpu_memory_utilization}")
         else:
             missing = [p for p, mark in (("{model}", "\0m"), ("{port}", "\0p")) if mark not in probe]
             if missing:
