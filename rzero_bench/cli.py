@@ -169,6 +169,23 @@ def contamination(
                           tasks_dir=tasks_dir, output=output)
 
 
+@app.command("audit-grader")
+def audit_grader(
+    results_dir: Path = typer.Argument(..., help="Results directory (searched recursively for *.samples.jsonl)."),
+    graders: str | None = typer.Option(None, "--graders", help="Comma-separated: rzero, fast, math-verify, mathruler, llm (default: all but llm)."),
+    judge: str | None = typer.Option(None, "--judge", help="LLM judge: openai:<model>[@<base_url>] (adds the llm grader)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Env var holding the judge's API key."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds one answer may take in a worker grader before it counts as a timeout."),
+    examples: int = typer.Option(3, "--examples", min=0, help="Examples shown per disagreement direction."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Report JSON (default: RESULTS_DIR/grader_audit.json)."),
+) -> None:
+    """Re-grade saved answers with several graders; two-sided disagreement table per pair of graders."""
+    from rzero_bench.report.audit import audit_command
+
+    audit_command(results_dir, graders=graders, judge=judge, api_key_env=api_key_env, timeout=timeout,
+                  examples=examples, output=output)
+
+
 # ---------------------------------------------------------------- config
 @config_app.command("show")
 def config_show(
