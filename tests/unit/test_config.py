@@ -162,13 +162,11 @@ def test_the_possible_neighbours_of_those_combinations_still_load(sets):
     assert isinstance(load_config(preset="tiny", overrides=sets), RunConfig)
 
 
-def test_paper_preset_on_one_gpu_as_the_trainers_readme_shows_it_loads():
+def test_paper_preset_moved_onto_one_gpu_in_process_loads():
+    # the trainers/README one-GPU recipe: vLLM in process, GRPO in process (1 training process)
     cfg = load_config(preset="paper", overrides=[
-        "layout.generation_backend=vllm", "layout.gpu_memory_utilization=0.4", "layout.accelerate_config=null",
-        "layout.trainer_use_vllm=false", "challenger.gradient_accumulation_steps=256",
-        "solver.gradient_accumulation_steps=128"])
-    # 512 x 4 = 2048 completions in 256 micro-batches of 8; 128 x 5 = 640 in 128 of 5
-    assert cfg.challenger.gradient_accumulation_steps == 256 and cfg.layout.accelerate_config is None
+        "layout.generation_backend=vllm", "layout.accelerate_config=null", "layout.trainer_use_vllm=false"])
+    assert cfg.layout.accelerate_config is None and cfg.layout.generation_backend == "vllm"
 
 
 # ---------------------------------------------------------------- did-you-mean and descriptions
@@ -258,3 +256,24 @@ def test_config_show_command_prints_hash_and_descriptions(monkeypatch, capsys):
         cli.main()
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "did you mean 'selfplay.lam'" in err[0]
+
+
+@pytest.mark.parametrize("spec", ["reference", "exact-arith", "exact_arith", " reference ", "openai:gpt-4o",
+                                  "openai:gpt-4o@http://h:1/v1", "openai:", "openai:@http://h/v1", "hf:/m",
+                                  "hf:", "gpt-4o", "refrence", "", "HF:x"])
+def test_oracle_check_at_load_accepts_exactly_what_label_acc_builds(spec):
+    from rzero_bench.config import _oracle_problem
+    from rzero_bench.errors import UserError
+    from rzero_bench.report.label_acc import parse_oracle
+
+    try:
+        parse_oracle(spec)
+        builds = True
+    except UserError:
+        builds = False
+    assert (_oracle_problem(spec) is None) == builds
+
+
+def test_misspelt_oracle_gets_a_did_you_mean():
+    with pytest.raises(ConfigError, match=r"unknown oracle 'refrence' \(did you mean 'reference'\?\)"):
+        load_config(preset="tiny", overrides=["oracle=refrence", "probes.n=5"])
