@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 
 from rzero_bench import pipeline as pl
+from rzero_bench import stages
 from rzero_bench.backends.scripted import ScriptedGenerator
 from rzero_bench.config import load_config
 from rzero_bench.errors import RunStateError, TrainingError, UserError
 from rzero_bench.records import GenerationRequest
+from rzero_bench.stages._context import StageContext
+from rzero_bench.stages.challenger import reward_options
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("RZERO_DATA_DIR", REPO.parent / "shared" / "benchmarks"))
@@ -76,7 +79,7 @@ def patched(monkeypatch, tmp_path):
     calls.clear()
     monkeypatch.setattr(grpo, "train_challenger", fake_train_challenger)
     monkeypatch.setattr(grpo, "train_solver", fake_train_solver)
-    monkeypatch.setattr(pl.Pipeline, "generator", lambda self, path, role="solver": ScriptedGenerator(responder))
+    monkeypatch.setattr(StageContext, "generator", lambda self, path, role="solver": ScriptedGenerator(responder))
     base = tmp_path / "base"
     fake_model(base)
     return base
@@ -228,8 +231,8 @@ def test_shuffle_labels_control_permutes_pseudo_labels(patched, tmp_path):
 
 def test_flip_control_reaches_the_challenger_reward(patched):
     cfg = make_cfg(patched, **{"controls.flip_challenger_reward": "true"})
-    assert pl.reward_options(cfg)["reward_sign"] == -1.0
-    assert pl.reward_options(make_cfg(patched))["reward_sign"] == 1.0
+    assert reward_options(cfg)["reward_sign"] == -1.0
+    assert reward_options(make_cfg(patched))["reward_sign"] == 1.0
 
 
 @needs_data
@@ -242,3 +245,29 @@ def test_a_finished_run_can_be_extended_with_more_iterations(patched, tmp_path):
     assert all(m["stages"][f"iter_1/{s}"]["attempts"] == 1 for s in ("challenger", "votes", "solver", "eval"))
     with pytest.raises(RunStateError, match="another config"):
         pl.Pipeline(make_cfg(patched, **{"selfplay.m": 3}), tmp_path / "run", data_dir=DATA_DIR, quiet=True).run()
+
+
+def test_stage_registry_lists_the_seven_stages_in_run_order_with_one_signature():
+    import importlib
+    import inspect
+
+    assert list(stages.STAGES) == ["challenger", "questions", "votes", "filter", "solver", "label_acc", "eval"]
+    assert pl.STAGES is stages.STAGES
+    signatures = set()
+    for name, fn in stages.STAGES.items():
+        module = importlib.import_module(f"rzero_bench.stages.{name}")
+        assert fn is module.run and fn.__module__ == module.__name__
+        # every stage module opens by naming the files it reads and writes
+        assert "Reads:" in module.__doc__ and "Writes:" in module.__doc__, name
+        sig = inspect.signature(module.run)
+        assert list(sig.parameters) == ["ctx", "p"], name
+        signatures.add(str(sig))
+    assert signatures == {"(ctx: 'StageContext', p: 'IterPaths') -> 'StageResult'"}
+
+
+def test_old_import_paths_still_resolve_to_the_one_implementation():
+    from rzero_bench.selfconsistency import self_consistency
+    from rzero_bench.stages._context import resolve_model, stage_seed
+
+    assert pl.self_consistency is self_consistency and pl.stage_seed is stage_seed
+    assert pl.resolve_model is resolve_model and pl.reward_options is reward_options

@@ -1,0 +1,237 @@
+"""What every stage is handed: the run's shared state (:class:`StageContext`) and one iteration's
+paths (:class:`IterPaths`), plus the small helpers more than one stage uses.
+
+A stage is a plain function ``run(ctx: StageContext, p: IterPaths) -> StageResult``. It reads its
+inputs from ``p.it`` (``runs/<run>/iter_<k>/``), writes its outputs there atomically, and returns a
+:data:`StageResult`: ``{"outputs": [paths relative to the run directory], <manifest fields>...}``.
+The driver (:mod:`rzero_bench.pipeline`) pops ``outputs``, records the rest in ``manifest.json``
+under ``iter_<k>/<stage>`` and marks the stage done only after the function returned.
+
+To give stages something new (a served engine, a preflight result, a dev split), add an attribute
+or a method to :class:`StageContext`; no stage signature changes.
+
+Seeds: every stage that samples draws its seed from :func:`stage_seed` (run seed, iteration, stage
+name), so a resumed run reproduces exactly what an uninterrupted one would have done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rzero_bench.config import RunConfig
+from rzero_bench.errors import UserError
+from rzero_bench.prompts import load_prompt
+from rzero_bench.store import RunStore
+
+StageResult = dict[str, Any]
+"""A stage's return value: ``outputs`` (list of run-relative paths) plus fields for the manifest."""
+
+
+def stage_seed(base: int, iteration: int, stage: str) -> int:
+    """A distinct, reproducible seed per (run seed, iteration, stage): the first 32 bits of
+    ``sha256("<base>:<iteration>:<stage>")``."""
+    h = hashlib.sha256(f"{base}:{iteration}:{stage}".encode()).hexdigest()
+    return int(h[:8], 16)
+
+
+# --------------------------------------------------------------------------- model resolution
+def check_model_spec(spec: str) -> None:
+    """Cheap validation of a model spec before any work starts (a bad path fails in milliseconds)."""
+    if spec.startswith(("tiny:", "micro:")):
+        kind, _, rest = spec.partition(":")
+        size = rest.partition("@")[0]
+        if not size:
+            raise UserError(f"bad model spec {spec!r}: expected {kind}:<size>")
+        return
+    p = Path(spec).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise UserError(f"model path {p} has no config.json; point --model at a save_pretrained directory")
+    elif spec.startswith((".", "/", "~")):
+        raise UserError(f"model path not found: {spec}")
+
+
+def resolve_model(spec: str, *, seed: int = 0) -> str:
+    """Turn a model spec into something ``from_pretrained`` accepts.
+
+    ``tiny:<size>`` builds (or reuses) the offline random-init tiny model; ``micro:<size>[@<minutes>]``
+    the briefly pretrained micro base (arithmetic worked solutions and challenger-format examples);
+    an existing path is used as is; anything else is passed on as a hub id.
+    """
+    if spec.startswith("tiny:"):
+        from rzero_bench.training.tiny import build_tiny
+
+        return str(build_tiny(spec.split(":", 1)[1]))
+    if spec.startswith("micro:"):
+        from rzero_bench.micro.pretrain import pretrain_micro
+
+        size, _, minutes = spec.split(":", 1)[1].partition("@")
+        try:
+            budget = float(minutes) if minutes else None
+        except ValueError:
+            raise UserError(f"bad model spec {spec!r}: expected micro:<size>[@<minutes>]") from None
+        return str(pretrain_micro(size, seed=seed, minutes=budget))
+    check_model_spec(spec)
+    p = Path(spec).expanduser()
+    return str(p.resolve()) if p.exists() else spec
+
+
+# --------------------------------------------------------------------------- per-iteration paths
+@dataclass
+class IterPaths:
+    """Paths of iteration ``k`` inside the run directory ``root``."""
+
+    root: Path
+    k: int
+
+    @property
+    def it(self) -> Path:
+        """``<root>/iter_<k>``: where the iteration's artefacts live."""
+        return self.root / f"iter_{self.k}"
+
+    def rel(self, p: Path) -> str:
+        """``p`` relative to the run directory, as recorded in the manifest's ``outputs``."""
+        return str(p.relative_to(self.root))
+
+
+# --------------------------------------------------------------------------- the context
+class StageContext:
+    """The run-wide state a stage may use.
+
+    Attributes: ``cfg`` (the resolved :class:`RunConfig`), ``run_dir``, ``store`` (the open
+    :class:`RunStore`; ``store.manifest`` holds earlier stages' fields), ``console`` (rich, on
+    stderr), ``quiet``, ``prompts`` (role -> loaded prompt template), ``data_dir`` (the local
+    benchmark mirror, or None for the default).
+    """
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, *, data_dir: Path | None = None, console: Any = None,
+                 quiet: bool = False) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.data_dir = data_dir
+        self.store = RunStore(self.run_dir)
+        self.quiet = quiet
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True, quiet=quiet)
+        self.console = console
+        self.prompts = {role: load_prompt(name) for role, name in cfg.prompts.items()}
+        check_model_spec(cfg.model)
+        self._base_model: str | None = None
+
+    def log(self, msg: str) -> None:
+        self.console.print(msg)
+
+    # ---- models and generators
+    @property
+    def base_model(self) -> str:
+        """The resolved base model (built or pretrained on first use for ``tiny:`` / ``micro:``)."""
+        if self._base_model is None:
+            self._base_model = resolve_model(self.cfg.model, seed=self.cfg.seed)
+        return self._base_model
+
+    def model_for(self, role: str, k: int) -> str:
+        """Checkpoint of ``role`` after iteration k (k = 0: the base model)."""
+        if k == 0:
+            return self.base_model
+        return str(self.run_dir / f"iter_{k}" / role)
+
+    def generator(self, model_path: str, *, role: str = "solver") -> Any:
+        """A context-managed :class:`~rzero_bench.backends.base.Generator` for ``model_path`` on the
+        configured ``layout.generation_backend``."""
+        from rzero_bench.backends import make_generator
+
+        lay = self.cfg.layout
+        if lay.generation_backend == "openai":
+            if not lay.solver_server_url:
+                raise UserError("layout.generation_backend is openai but layout.solver_server_url is not set")
+            return make_generator("openai", model_path, base_url=lay.solver_server_url, api_key_env=lay.api_key_env)
+        if lay.generation_backend == "served":
+            return make_generator("served", model_path, command=lay.serve_command, gpus=lay.serve_gpus,
+                                  api_key_env=lay.api_key_env)
+        if lay.generation_backend == "vllm":
+            return make_generator("vllm", model_path, gpu_memory_utilization=lay.gpu_memory_utilization)
+        return make_generator("hf", model_path, batch_size=self.cfg.eval.batch_size, threads=lay.cpu_threads)
+
+    # ---- progress display
+    def progress(self, description: str, total: int) -> Any:
+        """A transient rich progress bar (silent when quiet); stages add one task to it."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        return Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=self.console, transient=True, disable=self.quiet)
+
+    def train_progress(self, label: str) -> Callable[[int, int, dict[str, Any]], None]:
+        """The trainer's ``progress(step, total, logs)`` callback: one line per new step."""
+        state: dict[str, Any] = {}
+
+        def cb(step: int, total: int, logs: dict[str, Any]) -> None:
+            if self.quiet:
+                return
+            if state.get("last") == step:
+                return
+            state["last"] = step
+            reward = logs.get("reward")
+            extra = f" reward={reward:.3f}" if isinstance(reward, (int, float)) else ""
+            self.console.print(f"    {label}: step {step}/{total}{extra}")
+
+        return cb
+
+    # ---- multi-process training
+    def launch(self, role: str, p: IterPaths, common: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """Run a GRPO stage under ``accelerate launch`` (see :mod:`rzero_bench.training.launch`).
+
+        ``common`` holds the trainer's keyword arguments; they travel as a JSON spec written to
+        ``iter_<k>/.<role>_launch.json`` and the trainer's statistics come back through
+        ``iter_<k>/.<role>_stats.json``.
+        """
+        from rzero_bench.training.launch import run_launched
+
+        spec = {k: (str(v) if isinstance(v, Path) else v) for k, v in common.items()}
+        spec["settings"] = common["settings"].to_dict()
+        spec.update(role=role, stats_path=str(p.it / f".{role}_stats.json"), **extra)
+        lay = self.cfg.layout
+        gpus = lay.challenger_gpus if role == "challenger" else lay.solver_gpus
+        return run_launched(spec, p.it / f".{role}_launch.json", lay.accelerate_config or "", gpus=gpus,
+                            prefix=lay.launch_prefix)
+
+
+# --------------------------------------------------------------------------- helpers for the GRPO stages
+def role_settings(cfg: RunConfig, role: str, seed: int) -> Any:
+    """Map a role's config (``cfg.challenger`` or ``cfg.solver``) onto the trainer's plain
+    :class:`~rzero_bench.training.grpo.GRPOSettings`."""
+    from rzero_bench.training.grpo import GRPOSettings
+
+    rc = getattr(cfg, role)
+    return GRPOSettings(
+        lr=rc.lr, beta=rc.beta, num_generations=rc.num_generations, prompts_per_step=rc.prompts_per_step,
+        max_steps=rc.max_steps, max_completion_length=rc.max_completion_length, temperature=rc.temperature,
+        top_p=rc.top_p, loss_type=rc.loss_type, gradient_accumulation_steps=rc.gradient_accumulation_steps,
+        seed=seed, use_vllm=cfg.layout.trainer_use_vllm, extra=dict(rc.extra),
+    )
+
+
+def stats_dict(stats: Any) -> dict[str, Any]:
+    """Trainer statistics for the manifest (``train_wall_time_s`` is the trainer's own clock)."""
+    if stats is None:
+        return {}
+    d = dict(stats.to_dict()) if hasattr(stats, "to_dict") else dict(stats)
+    if "wall_time_s" in d:
+        d["train_wall_time_s"] = d.pop("wall_time_s")
+    if "tokens_generated" in d:
+        d["tokens"] = d.pop("tokens_generated")
+    return d
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file or a directory tree if present (a stage rerun starts from a clean output)."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
