@@ -103,11 +103,16 @@ def label_acc(
     oracle: str = typer.Option(..., "--oracle", help="openai:<model>[@<base_url>] | hf:<path> | reference | exact-arith."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Env var holding the oracle's API key."),
     samples: int = typer.Option(1, "--samples", "-k", min=1, help="hf oracle: majority of k samples."),
+    sample: int | None = typer.Option(None, "--sample", min=1, help="Also score a seeded sample of N questions per iteration (the paper: 200)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --sample (per iteration: '<seed>:<k>')."),
+    cross: bool = typer.Option(False, "--cross", help="Cross-iteration table: every solver checkpoint on every iteration's kept questions (greedy)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="--cross: answer length (default: the run's selfplay.solver_max_tokens)."),
 ) -> None:
     """Score each iteration's pseudo-labels against an oracle (accuracy and calibration)."""
     from rzero_bench.report.label_acc import label_acc_command
 
-    label_acc_command(run_dir=run_dir, oracle=oracle, api_key_env=api_key_env, samples=samples)
+    label_acc_command(run_dir=run_dir, oracle=oracle, api_key_env=api_key_env, samples=samples, sample=sample,
+                      seed=seed, cross=cross, max_tokens=max_tokens)
 
 
 @app.command()

@@ -24,11 +24,23 @@ Oracles (``--oracle``):
 - ``hf:<path>``: a local model, majority of ``k`` samples (``--samples``; greedy when k = 1);
 - ``reference``: probe questions (``source`` "probe:<task>") carry their known ``reference``;
 - ``exact-arith``: ``rzero_bench.micro.arith.solve`` computes arithmetic answers exactly.
+
+The paper's protocol (R-Zero section 4, label accuracy 79% -> 69% -> 63%) scores a random sample
+of 200 questions per iteration: ``--sample N`` adds, next to the full population, the accuracy of a
+seeded sample of N labelled questions (drawn from the kept questions when the run has a solver
+dataset, else from all labelled ones; the seed is ``"<seed>:<iteration>"``), so the sampling error
+of the 200-question number can be read against the full count.
+
+Cross-iteration table (the paper's "solver k on the questions of iteration j"): every solver
+checkpoint (iteration 0 = the base model) answers every iteration's kept questions greedily with
+the solver prompt; each answer is graded against the oracle. Row ``label`` is the pseudo-label
+itself (the majority of solver_{j-1}). Written to ``RUN_DIR/label_cross_iteration.json``.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -53,6 +65,8 @@ __all__ = [
     "Oracle",
     "ReferenceOracle",
     "compute_label_accuracy",
+    "cross_iteration",
+    "sample_ids",
     "label_acc_command",
     "label_accuracy",
     "label_accuracy_for_iteration",
@@ -422,6 +436,39 @@ def label_accuracy_for_iteration(
     return {k: v for k, v in res.items() if k != "items"}
 
 
+def sample_ids(ids: Sequence[str], size: int, *, seed: int, iteration: int) -> list[str]:
+    """A seeded sample of ``size`` ids (all when fewer), in their original order.
+
+    >>> sample_ids(["a", "b", "c"], 5, seed=0, iteration=1)
+    ['a', 'b', 'c']
+    """
+    if size < 1:
+        raise UserError(f"the sample size must be at least 1, got {size}")
+    pool = sorted(set(ids))
+    if len(pool) <= size:
+        chosen = set(pool)
+    else:
+        chosen = set(random.Random(f"{seed}:{iteration}").sample(pool, size))
+    return [i for i in dict.fromkeys(ids) if i in chosen]
+
+
+def sample_block(items: Sequence[Mapping[str, Any]], size: int, *, seed: int, iteration: int) -> dict[str, Any]:
+    """Accuracy on a seeded sample of ``size`` labelled questions (the paper's 200-question protocol).
+
+    The population is the kept questions when ``items`` say which are kept, else every labelled one;
+    sampled questions the oracle could not score are excluded (``excluded``).
+    """
+    labelled = [it for it in items if it["status"] not in ("no_label", "no_question")]
+    kept = [it for it in labelled if it.get("kept")]
+    population, name = (kept, "kept") if any(it.get("kept") is not None for it in items) else (labelled, "all")
+    chosen = set(sample_ids([str(it["question_id"]) for it in population], size, seed=seed, iteration=iteration))
+    picked = [it for it in population if str(it["question_id"]) in chosen]
+    scored = [it for it in picked if it["status"] == "ok"]
+    return {"size": size, "drawn": len(picked), "population": name, "population_n": len(population),
+            "seed": seed, "excluded": len(picked) - len(scored),
+            **_block(sum(int(bool(it["correct"])) for it in scored), len(scored))}
+
+
 def label_accuracy(
     run_dir: Path,
     oracle_spec: str | Oracle,
@@ -432,9 +479,13 @@ def label_accuracy(
     kind: str = "math",
     edges: Sequence[float] = DEFAULT_EDGES,
     grader: Grader | None = None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Score every iteration of a run (``iter_<k>/votes.jsonl`` + ``questions.jsonl``) and write
-    ``iter_<k>/label_accuracy.json``. Returns ``{"run_dir", "oracle", "iterations": {k: summary}}``."""
+    ``iter_<k>/label_accuracy.json``. Returns ``{"run_dir", "oracle", "iterations": {k: summary}}``.
+
+    ``sample``: also score a seeded sample of that many questions per iteration (``"sample"``)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist")
@@ -453,6 +504,8 @@ def label_accuracy(
         res = compute_label_accuracy(
             questions, votes, oracle, kind=kind, kept_ids=kept, edges=edges, grader=grader, iteration=k
         )
+        if sample is not None:
+            res["sample"] = sample_block(res["items"], sample, seed=seed, iteration=k)
         results.append((k, d, res))
     if not any(r["n"] for _, _, r in results):
         hint = (" (the reference oracle scores probe questions: set `oracle: reference` and `probes.n` in the run config)"
@@ -465,19 +518,158 @@ def label_accuracy(
     return out
 
 
+# --------------------------------------------------------------------------- cross-iteration
+GeneratorFactory = Callable[[str], Any]  # model path -> a Generator (context manager)
+
+
+def _solver_checkpoints(run_dir: Path, manifest: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """``(k, path)`` of every solver: iteration 0 is the run's base model, then ``iter_<k>/solver``."""
+    out: list[tuple[int, str]] = []
+    base = manifest.get("base_model")
+    if base:
+        out.append((0, str(base)))
+    for d in run_dir.glob("iter_*"):
+        suffix = d.name[len("iter_") :]
+        if suffix.isdigit() and (d / "solver" / "config.json").is_file():
+            out.append((int(suffix), str(d / "solver")))
+    return sorted(out)
+
+
+def cross_iteration(
+    run_dir: Path,
+    oracle_spec: str | Oracle,
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    api_key_env: str = "OPENAI_API_KEY",
+    generator_factory: GeneratorFactory | None = None,
+    max_tokens: int | None = None,
+    grader: Grader | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Accuracy of every solver checkpoint on every iteration's kept questions against the oracle.
+
+    Returns ``{"solvers": {k: path}, "iterations": {j: {"questions", "no_oracle"}}, "cells":
+    {"k": {"j": block}}, "label": {"j": block}}`` where a block is n / correct / accuracy / Wilson
+    CI. ``generator_factory`` builds the generator for a checkpoint path (default: the hf backend).
+    """
+    from rzero_bench.parsing import last_boxed
+    from rzero_bench.prompts import load_prompt, solver_messages
+    from rzero_bench.records import GenerationRequest, SamplingParams
+    from rzero_bench.store import read_json
+
+    run_dir = Path(run_dir)
+    mpath = run_dir / "manifest.json"
+    if not mpath.exists():
+        raise UserError(f"{mpath} is missing; the cross-iteration table needs a run directory written by `run`")
+    manifest = read_json(mpath)
+    cfg = manifest.get("config") or {}
+    sp = cfg.get("selfplay") or {}
+    kind = str(sp.get("grader", "math"))
+    budget = max_tokens or int(sp.get("solver_max_tokens", 4096))
+    prompt = load_prompt(str((cfg.get("prompts") or {}).get("solver", "solver")))
+    oracle = parse_oracle(oracle_spec, api_key_env=api_key_env) if isinstance(oracle_spec, str) else oracle_spec
+    grade_fn = grader or _default_grader(kind)
+    say = progress or (lambda _m: None)
+
+    sets: dict[int, list[tuple[Question, str, str]]] = {}  # j -> (question, oracle answer, pseudo-label)
+    info: dict[str, dict[str, int]] = {}
+    for j, d in _iteration_dirs(run_dir):
+        if not (d / "solver_dataset.jsonl").exists():
+            continue
+        by_id = {str(r["id"]): Question.from_dict(r) for r in read_jsonl(d / "questions.jsonl")}
+        rows = [r for r in read_jsonl(d / "solver_dataset.jsonl") if str(r.get("question_id")) in by_id]
+        labels = {str(r["question_id"]): str(r.get("label_unshuffled", r.get("label"))) for r in rows}
+        ids = list(labels)
+        if sample is not None:
+            ids = sample_ids(ids, sample, seed=seed, iteration=j)
+        qs = [by_id[i] for i in ids]
+        answers = oracle.answers(qs)
+        kept = [(q, str(a), labels[q.id]) for q, a in zip(qs, answers, strict=True) if a is not None and str(a).strip()]
+        sets[j] = kept
+        info[str(j)] = {"questions": len(qs), "no_oracle": len(qs) - len(kept)}
+    if not sets or not any(sets.values()):
+        raise UserError(f"no iteration of {run_dir} has kept questions the oracle {oracle.spec} can answer")
+    solvers = _solver_checkpoints(run_dir, manifest)
+    if not solvers:
+        raise UserError(f"{run_dir} has no solver checkpoints (manifest base_model, iter_<k>/solver)")
+
+    def factory(path: str) -> Any:
+        from rzero_bench.backends import make_generator
+
+        return make_generator("hf", path, batch_size=64, threads=1)
+
+    make = generator_factory or factory
+    order = [(j, q, a) for j, items in sorted(sets.items()) for q, a, _ in items]
+    params = SamplingParams(n=1, temperature=0.0, max_tokens=budget, seed=seed)
+    requests = [GenerationRequest(messages=tuple(solver_messages(prompt, q.text)), params=params, id=f"{j}/{q.id}")
+                for j, q, _ in order]
+    cells: dict[str, dict[str, Any]] = {}
+    for k, path in solvers:
+        say(f"solver_{k}: answering {len(requests)} questions")
+        with make(path) as gen:
+            outs = gen.generate(requests)
+        tally: dict[int, list[int]] = {j: [0, 0] for j in sets}
+        for (j, _q, ans), g in zip(order, outs, strict=True):
+            pred = last_boxed(g.texts[0]) if g.texts else None
+            ok = bool(pred is not None and grade_fn(ans, pred))
+            tally[j][0] += 1
+            tally[j][1] += int(ok)
+        cells[str(k)] = {str(j): _block(c, n) for j, (n, c) in sorted(tally.items())}
+    label_row = {}
+    for j, items in sorted(sets.items()):
+        correct = sum(int(bool(grade_fn(a, lab))) for _q, a, lab in items)
+        label_row[str(j)] = _block(correct, len(items))
+    return {
+        "schema_version": 1,
+        "run_dir": str(run_dir),
+        "oracle": oracle.spec,
+        "sample": sample,
+        "seed": seed,
+        "max_tokens": budget,
+        "solvers": {str(k): p for k, p in solvers},
+        "iterations": info,
+        "cells": cells,
+        "label": label_row,
+    }
+
+
 def _fmt(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
 def label_acc_command(
-    run_dir: Path, oracle: str, api_key_env: str = "OPENAI_API_KEY", samples: int = 1
+    run_dir: Path,
+    oracle: str,
+    api_key_env: str = "OPENAI_API_KEY",
+    samples: int = 1,
+    sample: int | None = None,
+    seed: int = 0,
+    cross: bool = False,
+    max_tokens: int | None = None,
 ) -> None:
-    """CLI: score pseudo-labels of every iteration and print accuracy + the calibration curve."""
-    res = label_accuracy(run_dir, oracle, api_key_env=api_key_env, samples=samples)
+    """CLI: score pseudo-labels of every iteration and print accuracy + the calibration curve;
+    ``sample`` adds the paper's seeded N-question sample; ``cross`` the cross-iteration table."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    if cross:
+        rep = cross_iteration(run_dir, oracle, sample=sample, seed=seed, api_key_env=api_key_env,
+                              max_tokens=max_tokens, progress=lambda m: console.print(f"[dim]{m}[/]"))
+        out = atomic_write_json(Path(run_dir) / "label_cross_iteration.json", rep)
+        iters = sorted(rep["label"], key=int)
+        t = Table(title=f"accuracy of solver k on the kept questions of iteration j (vs {rep['oracle']}, greedy)")
+        t.add_column("solver")
+        for j in iters:
+            t.add_column(f"questions of iter {j} (n={rep['label'][j]['n']})", justify="right")
+        for k, row in rep["cells"].items():
+            t.add_row(f"solver_{k}", *[f"{_fmt(row[j]['accuracy'])} [{_fmt(row[j]['ci95'][0])}, {_fmt(row[j]['ci95'][1])}]" for j in iters])
+        t.add_row("pseudo-label", *[_fmt(rep["label"][j]["accuracy"]) for j in iters])
+        console.print(t)
+        console.print(f"wrote {out}", markup=False)
+        return
+    res = label_accuracy(run_dir, oracle, api_key_env=api_key_env, samples=samples, sample=sample, seed=seed)
     for k, r in res["iterations"].items():
         t = Table(title=f"iter_{k}: label accuracy vs {res['oracle']}")
         for col in ("p-hat bucket", "n", "accuracy %", "95% CI", "mean p-hat"):
@@ -498,4 +690,12 @@ def label_acc_command(
         extra = f"; kept subset {_fmt(kept['accuracy'])}% of {kept['n']}" if kept and kept["n"] else ""
         ece = f"{100 * r['ece']:.1f}" if r.get("ece") is not None else "–"
         console.print(f"ECE {ece} points; excluded {r['excluded']}{extra}")
+        smp = r.get("sample")
+        if smp:
+            full = kept if smp["population"] == "kept" and kept else r
+            console.print(
+                f"seeded sample of {smp['size']} ({smp['population']} questions, seed {smp['seed']}): "
+                f"{_fmt(smp['accuracy'])}% [{_fmt(smp['ci95'][0])}, {_fmt(smp['ci95'][1])}] of {smp['n']}; "
+                f"full {smp['population']} population {_fmt(full['accuracy'])}% of {full['n']}"
+            )
         console.print(f"wrote {res['files'][k]}")

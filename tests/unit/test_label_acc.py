@@ -232,3 +232,80 @@ def test_cli_never_rewrites_the_pipeline_stage_output_and_refuses_an_empty_oracl
     assert json.loads(stage_output.read_text()) == {"from": "the pipeline stage"}
     written = Path(res["files"][int(it.name.split("_")[1])])
     assert written.name == "label_accuracy.exact-arith.json" and written.exists()
+
+
+# ------------------------------------------------------------------ the paper's 200-question sample
+def _arith_run(run: Path, k: int, n: int, wrong_every: int, kept_every: int = 1) -> dict[str, str]:
+    """Iteration k: n questions "What is i+k?"; every ``wrong_every``-th label is off by one."""
+    qs = [Question(id=f"it{k}-q{i}", text=f"What is {i}+{k}?", iteration=k) for i in range(n)]
+    labels = {q.id: str(i + k + (1 if i % wrong_every == 0 else 0)) for i, q in enumerate(qs)}
+    vs = [Vote(question_id=q.id, label=labels[q.id], p_hat=0.5, m=8, answered=8) for q in qs]
+    d = run / f"iter_{k}"
+    atomic_write_jsonl(d / "questions.jsonl", [q.to_dict() for q in qs])
+    atomic_write_jsonl(d / "votes.jsonl", [v.to_dict() for v in vs])
+    atomic_write_jsonl(d / "solver_dataset.jsonl", [
+        {"question_id": q.id, "question": q.text, "label": labels[q.id], "p_hat": 0.5}
+        for i, q in enumerate(qs) if i % kept_every == 0])
+    return labels
+
+
+def test_seeded_sample_next_to_the_full_population(tmp_path: Path) -> None:
+    pytest.importorskip("rzero_bench.micro.arith")
+    # 1000 questions, labels wrong for i % 4 == 0 (250 wrong); kept = even i (500, of which 250 wrong)
+    _arith_run(tmp_path, 1, 1000, wrong_every=4, kept_every=2)
+    res = label_accuracy(tmp_path, "exact-arith", sample=200, seed=0, grader=exact)
+    r = res["iterations"][1]
+    assert (r["n"], r["correct"]) == (1000, 750)
+    assert (r["kept"]["n"], r["kept"]["correct"]) == (500, 250)
+    s = r["sample"]
+    assert (s["size"], s["drawn"], s["n"], s["population"], s["population_n"]) == (200, 200, 200, "kept", 500)
+    assert 0.35 < s["accuracy"] < 0.65 and s["ci95"][0] < 0.5 < s["ci95"][1]
+    again = label_accuracy(tmp_path, "exact-arith", sample=200, seed=0, grader=exact)["iterations"][1]["sample"]
+    other = label_accuracy(tmp_path, "exact-arith", sample=200, seed=1, grader=exact)["iterations"][1]["sample"]
+    assert again == s  # same seed, same sample
+    assert other["seed"] == 1 and other["n"] == 200
+
+
+def test_sample_ids_is_seeded_and_ordered() -> None:
+    from rzero_bench.report.label_acc import sample_ids
+
+    ids = [f"q{i}" for i in range(50)]
+    a = sample_ids(ids, 10, seed=0, iteration=1)
+    assert len(a) == 10 and a == sorted(a, key=ids.index)
+    assert a == sample_ids(ids, 10, seed=0, iteration=1) and a != sample_ids(ids, 10, seed=0, iteration=2)
+    with pytest.raises(UserError):
+        sample_ids(ids, 0, seed=0, iteration=1)
+
+
+def test_cross_iteration_table_with_scripted_solvers(tmp_path: Path) -> None:
+    pytest.importorskip("rzero_bench.micro.arith")
+    from rzero_bench.backends.scripted import ScriptedGenerator
+    from rzero_bench.report.label_acc import cross_iteration
+    from rzero_bench.store import atomic_write_json
+
+    # iteration 1: 10 questions (labels wrong for i % 5 == 0: 8/10 right); iteration 2: 6 questions (i % 3: 4/6)
+    _arith_run(tmp_path, 1, 10, wrong_every=5)
+    _arith_run(tmp_path, 2, 6, wrong_every=3)
+    for k in (1, 2):
+        (tmp_path / f"iter_{k}" / "solver").mkdir()
+        (tmp_path / f"iter_{k}" / "solver" / "config.json").write_text("{}")
+    atomic_write_json(tmp_path / "manifest.json", {"base_model": "BASE", "config": {"selfplay": {"grader": "math", "solver_max_tokens": 32}}})
+
+    def solver(path: str) -> ScriptedGenerator:
+        # base: always answers 0; solver_1: right on iteration-1 questions only; solver_2: right on all
+        def respond(req: object, _i: int) -> str:
+            user = [m["content"] for m in req.messages if m["role"] == "user"][-1]  # type: ignore[attr-defined]
+            a, b = map(int, re.findall(r"What is (\d+)\+(\d+)\?", user)[0])
+            if path == "BASE" or (path.endswith("iter_1/solver") and b == 2):
+                return "\\boxed{0}"
+            return f"\\boxed{{{a + b}}}"
+        return ScriptedGenerator(respond, model_id=path)
+
+    rep = cross_iteration(tmp_path, "exact-arith", generator_factory=solver, grader=exact)
+    acc = {k: {j: (c["n"], c["correct"]) for j, c in row.items()} for k, row in rep["cells"].items()}
+    # base answers 0: right only for "What is 0+k?" when the true answer is 0 — never (k >= 1)
+    assert acc == {"0": {"1": (10, 0), "2": (6, 0)}, "1": {"1": (10, 10), "2": (6, 0)}, "2": {"1": (10, 10), "2": (6, 6)}}
+    assert {j: (b["n"], b["correct"]) for j, b in rep["label"].items()} == {"1": (10, 8), "2": (6, 4)}
+    assert rep["max_tokens"] == 32
+    small = cross_iteration(tmp_path, "exact-arith", generator_factory=solver, grader=exact, sample=3)
+    assert {j: b["n"] for j, b in small["label"].items()} == {"1": 3, "2": 3}
