@@ -45,7 +45,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -81,10 +81,11 @@ class RoleConfig(_Strict):
         "optimizer updates (PPO-style, on the same samples). null: one update per rollout batch. "
         "Official (EasyR1 worker.actor.global_batch_size): challenger 16 (32 updates per step), "
         "solver 128 (4 updates per step)."))
-    max_steps: int = Field(5, ge=1, description=(
+    max_steps: int = Field(5, ge=0, description=(
         "GRPO steps (rollout batches) per iteration; optimizer updates = max_steps x prompts_per_step / "
         "mini_batch_prompts. Paper §4 and official code (global_step_5 / global_step_15): challenger 5, "
-        "solver 15."))
+        "solver 15. Challenger only: 0 skips its training (the stage records the skip and the previous "
+        "challenger writes the questions; baseline: base-challenger sets it); the solver needs >= 1."))
     max_completion_length: int = Field(4096, ge=1, description=(
         "Token limit of each GRPO rollout completion. Paper §4 and official code: 4096."))
     temperature: float = Field(1.0, gt=0, description=(
@@ -207,6 +208,13 @@ class SelfPlayConfig(_Strict):
     grader: Literal["math", "exact"] = Field("math", description=(
         "How two answers are compared in votes and rewards: 'math' (symbolic equivalence, our "
         "rzero_bench.grading; official: mathruler grade_answer) or 'exact' (normalised strings)."))
+    decontaminate: bool = Field(False, description=(
+        "Drop from the solver's training set every question that shares a contamination_n-gram of "
+        "normalized text with an item of the evaluated (and dev) tasks; counted as drop reason "
+        "'contaminated' (rzero-bench contamination reports the same rule). Ours; the paper does not check."))
+    contamination_n: int = Field(13, ge=1, description=(
+        "n of the contamination rule: shared runs of n normalized tokens (13: GPT-3 and lm-eval "
+        "decontamination); a benchmark item shorter than n must occur whole."))
 
     @field_validator("band")
     @classmethod
@@ -240,6 +248,20 @@ class EvalConfig(_Strict):
     max_samples: int | None = Field(None, ge=1, description=(
         "Cap k of sampled metrics (mean@k, maj@k) for quick runs; labels show the k used (null: each "
         "task's k, e.g. mean@32)."))
+    dev_tasks: list[str] | None = Field(None, description=(
+        "Tasks every iteration (and the base) is also scored on as a held-out dev split, to pick the "
+        "best iteration and detect collapse without looking at the test scores (ours). A task that is "
+        "not evaluated for the test (e.g. micro_arith_dev, its own generated split) is used whole; a "
+        "test task gives up a seeded slice of dev_size items, left out of its test results. Written "
+        "to dev_results/iter_<k>/."))
+    dev_size: int = Field(100, ge=1, description=(
+        "Items of the seeded dev slice taken out of a test task named in dev_tasks (and the cap on a "
+        "separate dev task)."))
+    dev_seed: int = Field(20250807, description="Seed of the dev slice (independent of eval.seed).")
+    collapse_label_floor: float | None = Field(None, ge=0, le=1, description=(
+        "Collapse alarm: kept-question pseudo-label accuracy (label_acc stage) below this floor "
+        "raises it, as does a dev score below the best iteration's by more than the paired 95% CI. "
+        "null: only the dev rule. `run --stop-on-collapse` stops the loop at an alarm."))
 
 
 class ProbeConfig(_Strict):
@@ -376,6 +398,9 @@ class RunConfig(_Strict):
     layout: LayoutConfig = Field(default_factory=LayoutConfig, description="Where generation and training run.")
     controls: ControlsConfig = Field(default_factory=ControlsConfig, description=(
         "Control experiments that should remove the gains (ours)."))
+    baseline: Literal["none", "base-challenger"] = Field("none", description=(
+        "Named baselines of the paper's tables: base-challenger trains the solver on questions from "
+        "the untrained challenger (sets challenger.max_steps to 0; paper Tables 1-2 'Base Challenger')."))
 
     @field_validator("prompts")
     @classmethod
@@ -387,6 +412,10 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
+        if self.baseline == "base-challenger" and self.challenger.max_steps != 0:
+            self.challenger.max_steps = 0
+        if self.solver.max_steps < 1:
+            raise ValueError("solver.max_steps must be >= 1 (only the challenger's training can be skipped)")
         for problem in _combination_problems(self):
             raise ValueError(problem)
         if self.eval.suite is None and not self.eval.tasks:
@@ -411,7 +440,17 @@ class BatchSplit:
     accumulation: int
 
 
-def split_batch(rc: RoleConfig, processes: int, role: str = "") -> BatchSplit:
+class _Batching(Protocol):
+    """What :func:`split_batch` reads: a :class:`RoleConfig` or the trainer's ``GRPOSettings``."""
+
+    num_generations: int
+    prompts_per_step: int
+    mini_batch_prompts: int | None
+    micro_batch_per_device: int | None
+    gradient_accumulation_steps: int
+
+
+def split_batch(rc: _Batching, processes: int, role: str = "") -> BatchSplit:
     """The batch split of ``rc`` on ``processes`` training processes; ValueError says what to change.
 
     ``role`` (challenger / solver) prefixes the key names in the message.

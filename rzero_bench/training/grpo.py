@@ -4,13 +4,28 @@ GRPO (DeepSeekMath; R-Zero section 2.2): for each prompt, G = ``num_generations`
 sampled, rewards r_1..r_G are normalised within the group, ``A_i = (r_i - mean(r)) / std(r)``, and the
 policy maximises the clipped importance-weighted advantage minus ``beta * KL(pi || pi_ref)``.
 
-Batch arithmetic (TRL 1.16): one optimizer step uses ``prompts_per_step * num_generations``
-completions in total. ``per_device_train_batch_size`` counts completions per process per micro-step,
-so we set it to ``P * G / (num_processes * gradient_accumulation)`` (it must be an integer);
-``generation_batch_size`` defaults to ``per_device * num_processes * steps_per_generation`` with
-``steps_per_generation = gradient_accumulation``, i.e. exactly the P*G completions of one step,
-which TRL requires to be divisible by ``num_generations`` (whole groups). Each generation batch
-takes P distinct dataset rows, so a dataset with fewer than P rows cannot make a single step.
+Batch arithmetic: the official code (EasyR1) samples a *rollout batch* of P prompts x G completions
+per step, then makes P / P_mini optimizer updates on mini-batches of P_mini prompts (PPO-style, one
+pass, old log-probabilities from sampling time). In TRL 1.16 terms
+(:func:`rzero_bench.config.split_batch` does the arithmetic, the same one the config check and the
+preflight use):
+
+- ``per_device_train_batch_size`` = completions per process per forward/backward pass
+  (``micro_batch_per_device``, or ``P_mini * G / (processes * gradient_accumulation_steps)``);
+- ``gradient_accumulation_steps`` = passes per optimizer update, so one update sees P_mini * G
+  completions;
+- ``steps_per_generation`` = ``gradient_accumulation_steps * P / P_mini`` passes per rollout, so the
+  generation batch is ``per_device * processes * steps_per_generation = P * G`` completions, sampled
+  once and consumed by P / P_mini updates (TRL counts ``steps_per_generation`` in passes);
+- ``max_steps`` (TRL counts optimizer updates) = ``max_steps`` (rollout steps) x P / P_mini.
+
+Official numbers: challenger P = 512, P_mini = 16: 32 updates per step, 160 per iteration; solver
+P = 512, P_mini = 128: 4 per step, 60 per iteration. Each rollout takes P distinct dataset rows, so a
+dataset with fewer than P rows cannot make a single step.
+
+Clipping: ``epsilon_low``/``epsilon_high`` are TRL's ``epsilon``/``epsilon_high`` (clip-higher,
+official 0.2/0.3); ``dual_clip`` is TRL's ``delta`` (the ratio is capped for negative advantages,
+official 3.0). TRL's KL term is the k3 estimator, EasyR1's ``low_var_kl``.
 
 Roles:
 
@@ -21,8 +36,11 @@ Roles:
   reward is :class:`rzero_bench.training.rewards.SolverReward` (graded last ``\\boxed{}``, optional
   format term).
 
-On a machine without CUDA: ``use_cpu=True``, ``bf16=False`` (GRPOConfig defaults bf16 to True),
-float32 weights; always ``report_to="none"``, no intermediate checkpoints unless asked, and the
+Precision: on a machine without CUDA ``use_cpu=True``, ``bf16=False`` (GRPOConfig defaults bf16 to
+True), float32 weights. On CUDA the weights are loaded in bfloat16 only under DeepSpeed, which keeps
+fp32 master weights in its optimizer; otherwise they are loaded in float32 and the forward pass runs
+under bf16 autocast, because AdamW on bf16 weights loses updates of lr 1e-6 (bf16 resolves about 3
+significant digits). Always ``report_to="none"``, no intermediate checkpoints unless asked, and the
 final model + tokenizer are written to a temporary directory beside ``out_dir`` and renamed into
 place, so a killed stage never leaves half a checkpoint.
 """
@@ -40,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from rzero_bench.backends.base import Generator, render_fallback
+from rzero_bench.config import BatchSplit, RunConfig, split_batch
 from rzero_bench.errors import ConfigError, TrainingError
 from rzero_bench.prompts import challenger_messages, solver_messages
 from rzero_bench.store import atomic_replace_dir
@@ -63,8 +82,10 @@ _LOSS_TYPES = {"grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "ves
 class GRPOSettings:
     """GRPO settings for one role, independent of the pydantic config (the pipeline maps onto it).
 
-    ``prompts_per_step`` distinct prompts x ``num_generations`` completions make one optimizer
-    step. ``extra`` is passed to ``GRPOConfig`` verbatim and wins over everything derived here.
+    ``prompts_per_step`` distinct prompts x ``num_generations`` completions make one rollout step,
+    split into ``prompts_per_step / mini_batch_prompts`` optimizer updates (one when None);
+    ``max_steps`` counts rollout steps (see the module docstring). ``extra`` is passed to
+    ``GRPOConfig`` verbatim and wins over everything derived here.
     """
 
     lr: float = 1e-6
@@ -75,13 +96,19 @@ class GRPOSettings:
     max_completion_length: int = 4096
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0  # 0: off
     loss_type: str = "grpo"
     seed: int = 0
     gradient_accumulation_steps: int = 1
+    mini_batch_prompts: int | None = None  # None: one optimizer update per rollout batch
+    micro_batch_per_device: int | None = None  # None: derived from gradient_accumulation_steps
     lr_scheduler: str = "constant"
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.2
+    dual_clip: float | None = None  # TRL delta
     gradient_checkpointing: bool = False
     use_vllm: bool = False
     vllm_mode: str = "colocate"  # "colocate" (in-process) | "server" (trl vllm-serve)
@@ -116,6 +143,25 @@ class GRPOSettings:
             raise ConfigError(f"vllm_mode must be 'colocate' or 'server' (got {self.vllm_mode!r})")
         if self.temperature <= 0:
             raise ConfigError("GRPO needs sampling: temperature must be > 0")
+        if self.mini_batch_prompts is not None and self.prompts_per_step % self.mini_batch_prompts:
+            raise ConfigError(f"prompts_per_step {self.prompts_per_step} is not a multiple of mini_batch_prompts "
+                              f"{self.mini_batch_prompts}")
+
+    @classmethod
+    def from_role(cls, cfg: RunConfig, role: str, seed: int) -> GRPOSettings:
+        """The settings of ``role`` (challenger / solver) in a run config, with the layout's vLLM share."""
+        rc = getattr(cfg, role)
+        return cls(
+            lr=rc.lr, beta=rc.beta, num_generations=rc.num_generations, prompts_per_step=rc.prompts_per_step,
+            max_steps=rc.max_steps, max_completion_length=rc.max_completion_length, temperature=rc.temperature,
+            top_p=rc.top_p, top_k=rc.top_k, loss_type=rc.loss_type,
+            gradient_accumulation_steps=rc.gradient_accumulation_steps, mini_batch_prompts=rc.mini_batch_prompts,
+            micro_batch_per_device=rc.micro_batch_per_device, weight_decay=rc.weight_decay,
+            epsilon_low=rc.epsilon_low, epsilon_high=rc.epsilon_high, dual_clip=rc.dual_clip,
+            gradient_checkpointing=rc.gradient_checkpointing, seed=seed, use_vllm=cfg.layout.trainer_use_vllm,
+            vllm_gpu_memory_utilization=cfg.layout.gpu_memory_utilization, cpu_threads=cfg.layout.cpu_threads,
+            extra=dict(rc.extra),
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], **overrides: Any) -> GRPOSettings:
@@ -134,10 +180,27 @@ class GRPOSettings:
     def completions_per_step(self) -> int:
         return self.prompts_per_step * self.num_generations
 
+    @property
+    def updates_per_step(self) -> int:
+        """Optimizer updates per rollout step."""
+        return self.prompts_per_step // (self.mini_batch_prompts or self.prompts_per_step)
+
+    @property
+    def total_updates(self) -> int:
+        """Optimizer updates of the whole stage (TRL's ``max_steps``)."""
+        return self.max_steps * self.updates_per_step
+
+    def split(self, processes: int) -> BatchSplit:
+        """The batch split on ``processes`` training processes (ConfigError when it does not divide)."""
+        try:
+            return split_batch(self, processes)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
 
 @dataclass(frozen=True)
 class TrainStats:
-    """What one GRPO stage did; ``rewards``/``losses`` hold one value per logged step."""
+    """What one GRPO stage did: ``steps`` optimizer updates; ``rewards`` one value per rollout."""
 
     role: str
     steps: int
@@ -151,6 +214,7 @@ class TrainStats:
     losses: tuple[float, ...] = ()
     num_processes: int = 1
     device: str = "cpu"
+    updates_per_step: int = 1  # optimizer updates per rollout step (``steps`` counts updates)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,36 +233,42 @@ def _num_processes() -> int:
     return int(PartialState().num_processes)
 
 
-def build_grpo_config(settings: GRPOSettings, *, output_dir: str | os.PathLike[str]) -> Any:
-    """The ``trl.GRPOConfig`` for ``settings`` on this machine (CPU or CUDA, 1..N processes)."""
-    from trl import GRPOConfig
+def _under_deepspeed() -> bool:
+    """True inside ``accelerate launch`` with a DeepSpeed config (it sets ACCELERATE_USE_DEEPSPEED)."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").strip().lower() in ("1", "true")
 
-    world = _num_processes()
-    total = settings.completions_per_step
-    denom = world * settings.gradient_accumulation_steps
-    if total % denom:
-        raise ConfigError(
-            f"prompts_per_step x num_generations = {total} completions per step is not divisible by "
-            f"processes ({world}) x gradient_accumulation_steps ({settings.gradient_accumulation_steps}); change one of them"
-        )
-    cuda = _cuda_available()
-    bf16 = False
-    if cuda:
-        import torch
 
-        bf16 = bool(torch.cuda.is_bf16_supported())
+def grpo_config_kwargs(settings: GRPOSettings, *, output_dir: str | os.PathLike[str],
+                       num_processes: int | None = None, cuda: bool | None = None,
+                       bf16_supported: bool = True, deepspeed: bool | None = None) -> dict[str, Any]:
+    """The keyword arguments of ``trl.GRPOConfig`` for ``settings`` (see the module docstring).
+
+    ``num_processes``, ``cuda`` and ``deepspeed`` default to this process's situation; giving them
+    resolves the arguments for another machine (the preflight and the tests use this).
+    """
+    world = _num_processes() if num_processes is None else int(num_processes)
+    split = settings.split(world)
+    cuda = _cuda_available() if cuda is None else cuda
+    deepspeed = _under_deepspeed() if deepspeed is None else deepspeed
+    bf16 = bool(cuda and bf16_supported)
     kwargs: dict[str, Any] = {
         "output_dir": str(output_dir),
         "learning_rate": settings.lr,
         "beta": settings.beta,
         "num_generations": settings.num_generations,
-        "per_device_train_batch_size": total // denom,
-        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+        "per_device_train_batch_size": split.per_device,
+        "gradient_accumulation_steps": split.accumulation,
+        # passes per rollout: the generation batch is per_device x processes x this = P x G completions
+        "steps_per_generation": split.accumulation * split.updates,
         "max_completion_length": settings.max_completion_length,
         "temperature": settings.temperature,
         "top_p": settings.top_p,
+        "top_k": settings.top_k,
         "loss_type": settings.loss_type,
-        "max_steps": settings.max_steps,
+        "epsilon": settings.epsilon_low,
+        "epsilon_high": settings.epsilon_high,
+        "delta": settings.dual_clip,
+        "max_steps": settings.max_steps * split.updates,  # TRL counts optimizer updates
         "num_train_epochs": 1,
         "seed": settings.seed,
         "data_seed": settings.seed,
@@ -218,7 +288,8 @@ def build_grpo_config(settings: GRPOSettings, *, output_dir: str | os.PathLike[s
         "remove_unused_columns": False,
         "dataloader_num_workers": 0,
         "log_completions": False,
-        "model_init_kwargs": {"dtype": "bfloat16" if bf16 else "float32"},
+        # bf16 weights only where DeepSpeed keeps fp32 master weights (module docstring, "Precision")
+        "model_init_kwargs": {"dtype": "bfloat16" if bf16 and deepspeed else "float32"},
         "use_vllm": settings.use_vllm,
         "vllm_mode": settings.vllm_mode,
     }
@@ -230,7 +301,19 @@ def build_grpo_config(settings: GRPOSettings, *, output_dir: str | os.PathLike[s
         if settings.vllm_server_base_url:
             kwargs["vllm_server_base_url"] = settings.vllm_server_base_url
     kwargs.update(settings.extra)
-    return GRPOConfig(**kwargs)
+    return kwargs
+
+
+def build_grpo_config(settings: GRPOSettings, *, output_dir: str | os.PathLike[str]) -> Any:
+    """The ``trl.GRPOConfig`` for ``settings`` on this machine (CPU or CUDA, 1..N processes)."""
+    from trl import GRPOConfig
+
+    bf16_supported = True
+    if _cuda_available():
+        import torch
+
+        bf16_supported = bool(torch.cuda.is_bf16_supported())
+    return GRPOConfig(**grpo_config_kwargs(settings, output_dir=output_dir, bf16_supported=bf16_supported))
 
 
 def _load_tokenizer(model_path: str | os.PathLike[str]) -> Any:
@@ -313,10 +396,11 @@ def _stats(
     logs = [h for h in trainer.state.log_history if "reward" in h]
     rewards = tuple(float(h["reward"]) for h in logs)
     losses = tuple(float(h["loss"]) for h in logs if "loss" in h)
+    # TRL logs the sampling metrics (reward, lengths) once per rollout, at the first update after it
+    rollouts_per_log = max(1, settings.logging_steps // settings.updates_per_step)
     tokens = 0.0
     for h in logs:
-        n_steps = max(1, settings.logging_steps)
-        tokens += float(h.get("completions/mean_length", 0.0)) * settings.completions_per_step * n_steps
+        tokens += float(h.get("completions/mean_length", 0.0)) * settings.completions_per_step * rollouts_per_log
     return TrainStats(
         role=role,
         steps=steps,
@@ -330,6 +414,7 @@ def _stats(
         losses=losses,
         num_processes=_num_processes(),
         device="cuda" if _cuda_available() else "cpu",
+        updates_per_step=settings.updates_per_step,
     )
 
 
@@ -367,9 +452,9 @@ def _train(
         start = time.perf_counter()
         result = trainer.train()
         wall = time.perf_counter() - start
-    if int(trainer.state.global_step) < settings.max_steps:
+    if int(trainer.state.global_step) < settings.total_updates:
         raise TrainingError(
-            f"{role} GRPO stopped after {trainer.state.global_step} of {settings.max_steps} steps; "
+            f"{role} GRPO stopped after {trainer.state.global_step} of {settings.total_updates} optimizer updates; "
             "the dataset is too small for the requested steps"
         )
     _save_final(trainer, out)
@@ -377,6 +462,28 @@ def _train(
         shutil.rmtree(work, ignore_errors=True)
     loss = getattr(result, "training_loss", None)
     return _stats(role, trainer, settings, wall, float(loss) if loss is not None else None), trainer
+
+
+def _option(options: Any, name: str, default: Any) -> Any:
+    if isinstance(options, Mapping):
+        return options.get(name, default)
+    return getattr(options, name, default)
+
+
+class _TopK:
+    """A generator whose requests all sample with top-k = ``k`` (the official solver sampling)."""
+
+    def __init__(self, inner: Generator, k: int) -> None:
+        self.inner, self.k = inner, k
+        self.model_id = getattr(inner, "model_id", "")
+        self.name = getattr(inner, "name", "")
+
+    def generate(self, requests: Sequence[Any], progress: Any = None) -> list[Any]:
+        changed = [dataclasses.replace(r, params=dataclasses.replace(r.params, top_k=self.k)) for r in requests]
+        return list(self.inner.generate(changed, progress=progress))
+
+    def close(self) -> None:  # the caller owns the inner generator
+        return None
 
 
 def train_challenger(
@@ -392,6 +499,7 @@ def train_challenger(
     challenger_prompt: dict[str, str] | None = None,
     solver_max_tokens: int | None = None,
     none_is_answer: bool | None = None,
+    solver_top_k: int | None = None,
     progress: ProgressFn | None = None,
 ) -> TrainStats:
     """GRPO on the challenger prompt with the R-Zero challenger reward; saves the model to ``out_dir``.
@@ -400,8 +508,9 @@ def train_challenger(
     (mapping or object) holds the reward formula options handed to
     ``selfplay.rewards.challenger_rewards`` (variant, format_penalty, lam, threshold, require_boxed)
     and the solver sampling options (temperature 1.0, max_tokens, none_is_answer, kind); explicit
-    ``solver_max_tokens`` / ``none_is_answer`` win. ``challenger_prompt`` defaults to the shipped
-    ``challenger`` prompt file.
+    ``solver_max_tokens`` / ``none_is_answer`` win. ``solver_top_k`` (default: ``top_k`` of
+    ``reward_options``, else off) is the top-k of the solver samples (official: 40).
+    ``challenger_prompt`` defaults to the shipped ``challenger`` prompt file.
     """
     from rzero_bench.prompts import load_prompt
 
@@ -410,6 +519,9 @@ def train_challenger(
     # one optimizer step consumes P distinct rows; one spare step's worth keeps the sampler full
     n_rows = settings.prompts_per_step * (settings.max_steps + 1)
     rows = [{"prompt": _prompt(tokenizer, challenger_messages(prompt))} for _ in range(n_rows)]
+    top_k = solver_top_k if solver_top_k is not None else _option(reward_options, "top_k", 0)
+    if top_k:
+        solver = _TopK(solver, int(top_k))
     reward = ChallengerReward(
         solver=solver,
         solver_prompt=solver_prompt,
