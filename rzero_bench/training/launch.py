@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,34 +26,54 @@ from rzero_bench.resources import shipped_dir
 from rzero_bench.store import atomic_write_json, read_json, read_jsonl
 
 
+def _config_path(accelerate_config: str) -> Path:
+    cfg = Path(accelerate_config)
+    if cfg.is_file():
+        return cfg
+    shipped = shipped_dir("trainers") / accelerate_config
+    if not shipped.is_file():
+        raise UserError(f"accelerate config not found: {accelerate_config} (shipped: trainers/accelerate/*.yaml)")
+    return shipped
+
+
 def launch_command(spec_path: Path, accelerate_config: str, *, gpus: str | None = None,
-                   prefix: str | None = None) -> list[str]:
+                   prefix: str | None = None, nodes: int = 1, main_ip: str | None = None,
+                   main_port: int = 29500) -> list[str]:
     """The command line that runs one GRPO stage under accelerate.
 
-    ``gpus`` (a CUDA_VISIBLE_DEVICES list) also sets ``--num_processes``; ``prefix`` (e.g. an
-    ``srun`` invocation) starts the launcher on every node of a multi-node job.
+    ``gpus`` (a CUDA_VISIBLE_DEVICES list, the same on every node) also sets ``--num_processes``
+    (GPUs x ``nodes``); ``prefix`` (e.g. an ``srun`` invocation) starts the launcher on every node of
+    a multi-node job. With ``nodes`` > 1 the launcher runs through ``bash -c`` so that each node
+    reads its own rank from its environment (``SLURM_NODEID``, else ``NODE_RANK``, else 0) and all
+    meet at ``main_ip:main_port`` (default ``$MASTER_ADDR``, which :func:`run_launched` sets to
+    this host).
     """
-    cfg = Path(accelerate_config)
-    if not cfg.is_file():
-        shipped = shipped_dir("trainers") / accelerate_config
-        if not shipped.is_file():
-            raise UserError(f"accelerate config not found: {accelerate_config} (shipped: trainers/accelerate/*.yaml)")
-        cfg = shipped
-    cmd = ["accelerate", "launch", "--config_file", str(cfg)]
-    if gpus:
-        cmd += ["--num_processes", str(len([g for g in gpus.split(",") if g.strip()]))]
+    cmd = ["accelerate", "launch", "--config_file", str(_config_path(accelerate_config))]
+    n_gpus = len([g for g in gpus.split(",") if g.strip()]) if gpus else 0
+    if n_gpus:
+        cmd += ["--num_processes", str(n_gpus * max(1, nodes))]
     cmd += ["-m", "rzero_bench.training.launch", str(spec_path)]
+    if nodes > 1:
+        ip = shlex.quote(main_ip) if main_ip else '"$MASTER_ADDR"'
+        rank = '"${SLURM_NODEID:-${NODE_RANK:-0}}"'
+        head = shlex.join(cmd[:4])
+        tail = shlex.join(cmd[4:])
+        line = (f"{head} --num_machines {int(nodes)} --machine_rank {rank} --main_process_ip {ip} "
+                f"--main_process_port {int(main_port)} {tail}")
+        cmd = ["bash", "-c", line]
     return (shlex.split(prefix) if prefix else []) + cmd
 
 
 def run_launched(spec: dict[str, Any], spec_path: Path, accelerate_config: str, *, gpus: str | None = None,
-                 prefix: str | None = None) -> dict[str, Any]:
+                 prefix: str | None = None, nodes: int = 1) -> dict[str, Any]:
     """Write ``spec``, run the stage under accelerate, return rank 0's statistics."""
     atomic_write_json(spec_path, spec)
-    cmd = launch_command(spec_path, accelerate_config, gpus=gpus, prefix=prefix)
+    cmd = launch_command(spec_path, accelerate_config, gpus=gpus, prefix=prefix, nodes=nodes)
     env = dict(os.environ)
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = gpus
+    if nodes > 1:
+        env.setdefault("MASTER_ADDR", socket.gethostname())
     try:
         proc = subprocess.run(cmd, check=False, env=env)
     except FileNotFoundError:

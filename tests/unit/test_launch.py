@@ -24,6 +24,19 @@ def test_launch_command_shipped_config_gpus_and_prefix(tmp_path):
         launch_command(spec, "accelerate/nope.yaml")
 
 
+def test_launch_command_several_nodes_reads_each_nodes_rank(tmp_path):
+    spec = tmp_path / "spec.json"
+    cmd = launch_command(spec, "accelerate/multinode.yaml", gpus="0,1,2,3", nodes=2,
+                         prefix="srun --nodes=2 --ntasks-per-node=1")
+    assert cmd[:5] == ["srun", "--nodes=2", "--ntasks-per-node=1", "bash", "-c"]
+    line = cmd[5]
+    # 2 nodes x 4 GPUs; the rank is expanded by each node's shell, the address is the orchestrator's
+    assert "--num_processes 8" in line and "--num_machines 2" in line
+    assert '--machine_rank "${SLURM_NODEID:-${NODE_RANK:-0}}"' in line
+    assert '--main_process_ip "$MASTER_ADDR"' in line
+    assert line.endswith(f"-m rzero_bench.training.launch {spec}")
+
+
 def test_launch_main_rejects_bad_usage(tmp_path, capsys):
     assert main([]) == 2
     spec = tmp_path / "s.json"
