@@ -17,6 +17,10 @@ k >= 1 is compared with it. Several plain results directories are compared with 
   all completions in the samples; else ``counts.no_answer / counts.items``), boxed rate (mean of
   the tasks' ``boxed_rate`` weighted by items), evaluation tokens and wall time;
 - per stage: status, wall time and tokens from ``manifest.json`` ``stages``.
+- per subtask, for tasks outside the paper's suites that record subtasks (``micro_arith``: one
+  row per level): the subtask's value from the result's ``subtasks`` and its delta with the same
+  paired bootstrap over that subtask's items (``subtask`` in the samples). Benchmark tasks keep
+  one row each (MMLU-Pro's 14 categories would bury the table).
 
 Formats: ``table`` (rich, for a terminal), ``md``, ``json``, ``csv`` (long format, one row per
 run x row x iteration).
@@ -99,6 +103,72 @@ def _paired(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[list[float]
     return [a[d] for d in common], [b[d] for d in common]
 
 
+def _subtask_rows(g: Group, keys: list[str], task: str, seed: int, n_boot: int) -> list[dict[str, Any]]:
+    """One row per subtask of ``task`` (values from ``subtasks``, deltas paired over its items)."""
+    names = sorted(
+        {str(s) for rs in g.sets if task in rs.tasks for s in rs.tasks[task].data.get("subtasks") or {}}
+    )
+    if not names:
+        return []
+    per_set: list[dict[str, dict[str, float]]] = []  # subtask -> doc_id -> score, per set
+    for rs in g.sets:
+        tr = rs.tasks.get(task)
+        by_sub: dict[str, dict[str, float]] = {}
+        if tr is not None:
+            scores = item_scores(tr.samples(), tr.metric)
+            for r in tr.samples():
+                doc = str(r.get("doc_id"))
+                if r.get("subtask") is not None and doc in scores:
+                    by_sub.setdefault(str(r["subtask"]), {})[doc] = scores[doc]
+        per_set.append(by_sub)
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        label = (
+            f"{DISPLAY.get(task, task)} L{name}" if name.isdigit() else f"{DISPLAY.get(task, task)} {name}"
+        )
+        row: dict[str, Any] = {
+            "row": f"{task}/{name}",
+            "label": label,
+            "kind": "subtask",
+            "metric": None,
+            "values": {},
+            "deltas": {},
+        }
+        base_v = None
+        for i, rs in enumerate(g.sets):
+            tr = rs.tasks.get(task)
+            m = ((tr.data.get("subtasks") or {}).get(name) or {}).get(tr.metric) if tr is not None else None
+            if tr is None or m is None:
+                continue
+            row["metric"] = row["metric"] or tr.metric
+            v = {
+                "value": float(m["value"]),
+                "stderr": float(m.get("stderr") or 0.0),
+                "n": int(m.get("n") or 0),
+                "metric": tr.metric,
+            }
+            row["values"][keys[i]] = v
+            if i == 0:
+                base_v = v
+                continue
+            if base_v is None:
+                continue
+            delta: dict[str, Any] = {"delta": v["value"] - base_v["value"], "ci": None}
+            pair = _paired(per_set[0].get(name, {}), per_set[i].get(name, {}))
+            if pair is not None:
+                ci = paired_bootstrap(*pair, n_boot=n_boot, seed=seed)
+                delta["ci"] = {
+                    "lo": ci.lo,
+                    "hi": ci.hi,
+                    "se": ci.se,
+                    "n_items": ci.n,
+                    "excludes_zero": ci.excludes_zero,
+                }
+            row["deltas"][keys[i]] = delta
+        rows.append(row)
+    return rows
+
+
 def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[dict[str, Any]]]:
     keys = [_key(rs, i) for i, rs in enumerate(g.sets)]
     scores = [_scores_cache(rs) for rs in g.sets]
@@ -146,6 +216,8 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
                 }
             row["deltas"][keys[i]] = delta
         rows.append(row)
+        if t not in MATH_TASKS + GENERAL_TASKS:
+            rows += _subtask_rows(g, keys, t, seed, n_boot)
 
     for suite in ("math_avg", "general_avg", "overall"):
         row = {
