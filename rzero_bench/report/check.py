@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from rzero_bench.errors import RZeroError, UserError
-from rzero_bench.report.results import ResultSet, discover, suite_means
+from rzero_bench.report.results import GENERAL_TASKS, MATH_TASKS, ResultSet, discover, suite_means
 from rzero_bench.report.rundata import filter_yield, label_accuracy
 
 __all__ = [
@@ -200,7 +200,8 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
 
     ``{"iterations": {"iter_<k>": {metric: {"value", "n"}}}, "tasks": {task: task_hash},
     "config": {...}, "base_model": <directory name>}``. Metric names: ``<task>`` (headline metric),
-    ``<task> L<level>`` (its value per subtask), ``label_acc`` and ``yield`` (k >= 1).
+    ``<task> L<subtask>`` (its value per subtask, for tasks outside the paper's suites, as in the
+    report), ``label_acc`` and ``yield`` (k >= 1).
     """
     run_dir = Path(run_dir)
     manifest = _manifest(run_dir)
@@ -217,7 +218,8 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
             hashes[task] = tr.task_hash
             metric = tr.metric
             row[task] = {"value": tr.value, "n": tr.n}
-            for sub, metrics in sorted((tr.data.get("subtasks") or {}).items()):
+            subtasks = {} if task in MATH_TASKS + GENERAL_TASKS else tr.data.get("subtasks") or {}
+            for sub, metrics in sorted(subtasks.items()):
                 m = metrics.get(metric) if isinstance(metrics, dict) else None
                 if m is not None:
                     row[f"{task} L{sub}"] = {"value": float(m["value"]), "n": int(m.get("n", 0) or 0)}

@@ -8,7 +8,9 @@ Inputs:
 - every other directory under ``results/`` holding ``<task>.json`` evaluation results is one
   ``measured`` row (a run's ``iter_<k>`` directories are one row each). Its base model is the
   ``config.model`` of the nearest ``manifest.json`` above it, else the model of the sibling
-  ``iter_0`` results, else the model recorded in the results.
+  ``iter_0`` results, else the model recorded in the results;
+- every ``baseline.json`` (a measured baseline, ``rzero-bench check``) is a section of its own with
+  per-level columns, one row per seed and mean ± sd (:mod:`rzero_bench.report.micro_board`).
 
 Columns: Overall, Math avg, SuperGPQA, MMLU-Pro, BBEH (the official README's columns; suite
 formulas in ``results``), in percent with two decimals. ``†`` marks a suite averaged over only
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from rzero_bench.errors import RZeroError, UserError
+from rzero_bench.report.micro_board import baseline_sections
 from rzero_bench.report.results import ResultSet, is_eval_result, load_result_dir, suite_means
 from rzero_bench.store import atomic_write_text, read_json
 
@@ -258,6 +261,7 @@ def render_leaderboard(results: Path, out: Path = Path("leaderboard")) -> str:
         lines += [f"## {g}", ""]
         lines += _table(grp, bold=True, last="Notes")
         lines.append("")
+    lines += baseline_sections(Path(results))  # measured baselines (micro world): per seed, mean ± sd
     if bad:
         lines += [
             "## Not comparable",
