@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from rzero_bench.errors import RZeroError
+from rzero_bench.errors import RZeroError, UserError
 
 app = typer.Typer(
     name="rzero-bench",
@@ -63,27 +63,67 @@ def run(
 # ---------------------------------------------------------------- eval
 @app.command("eval")
 def eval_(
-    model: str = typer.Argument(..., help="Checkpoint path, hub id, or served model name (openai backend)."),
+    model: str = typer.Argument(..., help="Checkpoint path, hub id, tiny:<size> / micro:<size> (built locally), "
+                                "or served model name (openai backend)."),
     suite: str | None = typer.Option(None, "--suite", help="Task suite: rzero | math | general."),
     tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated task names."),
+    protocol: str = typer.Option("paper", "--protocol", help="Evaluation protocol: paper (sampled mean@32 for AMC/AIME, "
+                                 "our prompts) | official (what the official R-Zero scripts do: greedy AMC/AIME, "
+                                 "General-Reasoner prompts and 8192 tokens for MMLU-Pro/SuperGPQA with a random "
+                                 "letter when unparsed, OlympiadBench's first answer, BBEH from MrLight/bbeh-eval). "
+                                 "Recorded in every result; see tasks/protocols/."),
     backend: str = typer.Option("hf", "--backend", help="hf | vllm | openai."),
+    model_args: str | None = typer.Option(None, "--model-args", help="Backend options as key=value,key=value (lm-eval "
+                                          "style): dtype, revision, trust_remote_code, tensor_parallel_size, "
+                                          "gpu_memory_utilization, max_model_len, concurrency, device, threads, timeout; "
+                                          "each backend accepts its own subset."),
+    gen_kwargs: str | None = typer.Option(None, "--gen-kwargs", help="Override every task's main-pass generation_kwargs: "
+                                          "temperature, top_p, top_k, max_gen_toks (alias max_new_tokens), do_sample, "
+                                          "until (a|b). Changes the recorded task hash."),
+    apply_chat_template: bool = typer.Option(True, "--apply-chat-template/--no-apply-chat-template",
+                                             help="Render prompts with the model's chat template (default), or as plain "
+                                             "text (system prompt, blank line, question) for base models without one."),
+    system_instruction: str | None = typer.Option(None, "--system-instruction", help="System prompt for every task "
+                                                  "(replaces the task's own; \"\" for none). Changes the recorded task hash."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate a seeded subsample of N items per task."),
-    seed: int = typer.Option(0, "--seed", help="Seed for --limit subsampling and sampled metrics."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --limit subsampling and sampled metrics (each item and sample "
+                             "draws its own stream derived from it)."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Override the generation length of every task."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Results directory (default: results/<model name>)."),
+    max_k: int | None = typer.Option(None, "--max-k", min=1, help="Cap k of sampled metrics (mean@k, maj@k, pass@k) for "
+                                     "quick runs; labels show the k used (mean@4)."),
+    max_samples: int | None = typer.Option(None, "--max-samples", min=1, hidden=False,
+                                           help="Deprecated alias of --max-k (it caps k; it does not limit items: use --limit)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Results directory (default: results/<org__name> for "
+                                       "a hub id, results/<parent>__<name>-<path hash> for a local checkpoint; a "
+                                       "directory holding another model's results is refused)."),
+    output_format: str = typer.Option("rzero", "--output-format", help="rzero (<task>.json + samples) | lm-eval (also "
+                                      "results_<timestamp>.json in lm-eval's schema)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
-    tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP + " Replaces the shipped tasks."),
+    include_path: list[Path] = typer.Option([], "--include-path", help="Directory of extra task YAML files (and suites/) "
+                                            "added to the shipped ones (repeatable)."),
     base_url: str | None = typer.Option(None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai backend: name of the env var holding the key."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: prompts per generate() call."),
-    max_samples: int | None = typer.Option(None, "--max-samples", min=1, help="Cap k of sampled metrics (mean@k, maj@k, pass@k) for quick runs; labels show the k used."),
 ) -> None:
     """Score a checkpoint on benchmark tasks; writes <task>.json and <task>.samples.jsonl."""
     from rzero_bench.evaluate import eval_command
 
+    if max_samples is not None:
+        typer.echo("warning: --max-samples is deprecated (it caps k of sampled metrics); use --max-k", err=True)
+        if max_k is not None and max_k != max_samples:
+            raise UserError("--max-samples is an alias of --max-k; pass only --max-k")
+    label = None
+    if model.startswith(("tiny:", "micro:")):
+        from rzero_bench.pipeline import resolve_model
+
+        label, model = model, resolve_model(model, seed=seed)
     eval_command(model=model, suite=suite, tasks=tasks, backend=backend, limit=limit, seed=seed,
                  max_tokens=max_tokens, output=output, data_dir=_data_dir(data_dir), tasks_dir=tasks_dir,
-                 base_url=base_url, api_key_env=api_key_env, batch_size=batch_size, max_samples=max_samples)
+                 include_paths=include_path, base_url=base_url, api_key_env=api_key_env, batch_size=batch_size,
+                 max_k=max_k if max_k is not None else max_samples, protocol=protocol, model_args=model_args,
+                 gen_kwargs=gen_kwargs, apply_chat_template=apply_chat_template,
+                 system_instruction=system_instruction, output_format=output_format, model_label=label)
 
 
 @app.command()

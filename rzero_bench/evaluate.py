@@ -19,19 +19,23 @@ the layout (``sampling["passes"]``: name, n, offset, params) is recorded in the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import random
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from rzero_bench.errors import RunStateError, UserError
+from rzero_bench.errors import DataError, RunStateError, UserError
 from rzero_bench.metrics import majority_correct, mean_at_k, metric_from_scores, pass_at_k
 from rzero_bench.prompts import SOLVER_SYSTEM_PROMPT
+from rzero_bench.protocols import EvalTask, apply_protocol, fallback_on_error, plan_tasks, select_variant
 from rzero_bench.records import EvalResult, GenerationRequest, SamplingParams, Verdict
 from rzero_bench.store import (
     atomic_write_json,
@@ -51,7 +55,6 @@ from rzero_bench.tasks import (
     load_docs,
     load_task,
     local_path,
-    resolve_tasks,
 )
 
 __all__ = [
@@ -64,10 +67,17 @@ __all__ = [
     "eval_command",
     "rescore_command",
     "package_versions",
+    "request_seed",
+    "model_dir_name",
+    "parse_kv",
+    "parse_gen_kwargs",
 ]
 
 SUMMARY_FILE = "eval_summary.md"
+OUTPUT_FORMATS = ("rzero", "lm-eval")
 NO_ANSWER = Verdict(correct=False, status="ok", method="no_answer")
+RANDOM_LETTERS = CHOICE_LETTERS[:10]  # the official scripts draw the fallback letter from A-J
+SEED_RULE = "sha256('<seed>:<task>:<doc_id>:<pass>')[:4] (31 bits); sample j draws its own stream from (request seed, j)"
 
 # BBEH's own answer forms, used when there is no \boxed{} (its prompt asks for "The answer is: X").
 _BBEH_PREFIXES = re.compile(r"(?:the\s+final\s+answer\s+is|the\s+answer\s+is|final\s+answer)\s*[:：]?\s*", re.IGNORECASE)
@@ -97,6 +107,22 @@ def extract_answer(text: str, kind: str, letters: str | None = None) -> str | No
     tail = text[matches[-1].end() :].strip()
     tail = tail.splitlines()[0].strip() if tail else ""
     return tail.rstrip(".").strip() or None
+
+
+def request_seed(seed: int, task: str, doc_id: str, pass_name: str) -> int:
+    """The seed of one item's request in one pass: distinct per (task, item, pass), fixed by ``seed``.
+
+    Backends draw sample ``j`` of a request from a stream keyed by (request seed, j), so every
+    sample of every item has its own stream (with one seed for all items, sample j of every item
+    would share one stream). 31 bits, accepted by every backend and server.
+    """
+    digest = hashlib.sha256(f"{seed}:{task}:{doc_id}:{pass_name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def random_letter(seed: int, task: str, doc_id: str, index: int) -> str:
+    """The official fallback for an unparsed multiple-choice answer: a letter from A-J, seeded per sample."""
+    return random.Random(f"rzero-fallback:{seed}:{task}:{doc_id}:{index}").choice(RANDOM_LETTERS)
 
 
 def package_versions() -> dict[str, str]:
@@ -184,9 +210,13 @@ def compute_metrics(
 
 def _counts(rows: Sequence[dict[str, Any]], finish: Sequence[str] = ()) -> dict[str, int]:
     counts = {"items": len(rows), "completions": 0, "no_answer": 0, "timeouts": 0, "unparseable": 0, "errors": 0}
+    fallback = fallback_correct = 0
     for row in rows:
         counts["completions"] += len(row["completions"])
-        counts["no_answer"] += sum(1 for a in row["answers"] if a is None)
+        flags = row.get("fallback") or [False] * len(row["answers"])
+        counts["no_answer"] += sum(1 for a, f in zip(row["answers"], flags, strict=True) if a is None or f)
+        fallback += sum(1 for f in flags if f)
+        fallback_correct += sum(1 for f, c in zip(flags, row["correct"], strict=True) if f and c)
         for v in row["verdicts"]:
             status = v.get("status", "ok")
             if status == "timeout":
@@ -195,6 +225,9 @@ def _counts(rows: Sequence[dict[str, Any]], finish: Sequence[str] = ()) -> dict[
                 counts["unparseable"] += 1
             elif status == "error":
                 counts["errors"] += 1
+    if any("fallback" in row for row in rows):
+        counts["random_fallback"] = fallback
+        counts["random_fallback_correct"] = fallback_correct
     if finish:
         counts["truncated"] = sum(1 for f in finish if f == "length")
     return counts
@@ -211,21 +244,53 @@ def _boxed_rate(rows: Sequence[dict[str, Any]]) -> float:
     return boxed / total if total else 0.0
 
 
+def _apply_fallback(verdicts: list[Verdict], flags: list[bool]) -> list[Verdict]:
+    """Mark the verdicts of random-letter answers (method ``random_fallback``), keeping their grade."""
+    return [Verdict(correct=v.correct, status=v.status, method="random_fallback", detail=v.detail) if f else v
+            for v, f in zip(verdicts, flags, strict=True)]
+
+
+def data_source(spec: TaskSpec, data_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Where the items came from: the mirror file and its sha256, the generator, or the hub id."""
+    from rzero_bench.store import sha256_file
+
+    meta = spec.metadata
+    if meta.processor == "generated":
+        return {"kind": "generated", "generator": meta.generator, "kwargs": dict(meta.generator_kwargs)}
+    if data_dir is not None:
+        path = local_path(spec, data_dir)
+        if path.is_dir():  # e.g. BBEH's upstream task.json files: hash of the sorted (name, sha256) list
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            digest = sha256_text(json.dumps([[p.relative_to(path).as_posix(), sha256_file(p)] for p in files]))
+            return {"kind": "mirror", "file": meta.local_file, "sha256": digest, "files": len(files)}
+        return {"kind": "mirror", "file": meta.local_file, "sha256": sha256_file(path) if path.exists() else None}
+    revision = getattr(meta, "revision", None)
+    hub = spec.dataset_path + (f"@{revision}" if revision else "")
+    return {"kind": "hub", "id": hub, "config": spec.dataset_name, "split": spec.test_split, "revision": revision}
+
+
 # ----------------------------------------------------------------------------- one task
 def evaluate_task(
     generator: Any,
-    spec: TaskSpec,
+    task: TaskSpec | EvalTask,
     docs: Sequence[dict[str, Any]],
     *,
     seed: int = 0,
     max_tokens: int | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
-    max_samples: int | None = None,
+    max_k: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[EvalResult, list[dict[str, Any]]]:
-    """Generate, extract, grade and score one task over ``docs``; returns (result, sample rows)."""
+    """Generate, extract, grade and score one task over ``docs``; returns (result, sample rows).
+
+    ``task`` is a plain task (the ``paper`` protocol) or an :class:`EvalTask` carrying its protocol
+    and rules. Each item's request in each pass has its own seed (:func:`request_seed`).
+    """
+    et = task if isinstance(task, EvalTask) else EvalTask(spec=task)
+    spec = et.spec
     start = time.perf_counter()
-    passes = spec.passes(max_tokens, seed, max_samples)
+    passes = spec.passes(max_tokens, seed, max_k)
     kind = spec.metadata.grader
     prompts: list[list[dict[str, str]]] = []
     refs: list[str] = []
@@ -238,12 +303,13 @@ def evaluate_task(
 
     requests: list[GenerationRequest] = []
     for p in passes:
-        params = SamplingParams(
-            n=p.n, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
-            max_tokens=p.max_tokens, stop=p.stop, seed=p.seed,
-        )
         for doc, msgs in zip(docs, prompts, strict=True):
-            requests.append(GenerationRequest(messages=tuple(msgs), params=params, id=f"{spec.task}/{doc[DOC_ID_KEY]}/{p.name}"))
+            doc_id = str(doc[DOC_ID_KEY])
+            params = SamplingParams(
+                n=p.n, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
+                max_tokens=p.max_tokens, stop=p.stop, seed=request_seed(seed, spec.task, doc_id, p.name),
+            )
+            requests.append(GenerationRequest(messages=tuple(msgs), params=params, id=f"{spec.task}/{doc_id}/{p.name}"))
     # longest prompts first: batches hold similar lengths and memory peaks early
     order = sorted(range(len(requests)), key=lambda i: -sum(len(m["content"]) for m in requests[i].messages))
     if on_total is not None:
@@ -267,6 +333,12 @@ def evaluate_task(
             tokens += sum(g.completion_tokens)
 
     answers = [[extract_answer(c, kind, letters[di]) for c in completions[di]] for di in range(n_docs)]
+    fallback: list[list[bool]] | None = None
+    if et.unanswered == "random_letter":
+        fallback = [[a is None for a in answers[di]] for di in range(n_docs)]
+        for di, doc in enumerate(docs):
+            answers[di] = [random_letter(seed, spec.task, str(doc[DOC_ID_KEY]), j) if a is None else a
+                           for j, a in enumerate(answers[di])]
     flat_refs = [refs[di] for di in range(n_docs) for _ in answers[di]]
     flat_preds = [a for di in range(n_docs) for a in answers[di]]
     flat_verdicts = _grade_pairs(flat_refs, flat_preds, kind)
@@ -276,41 +348,50 @@ def evaluate_task(
     for di, doc in enumerate(docs):
         vs = flat_verdicts[pos : pos + len(answers[di])]
         pos += len(answers[di])
-        rows.append(
-            {
-                "doc_id": str(doc[DOC_ID_KEY]),
-                "prompt_hash": sha256_text(json.dumps(prompts[di], sort_keys=True, ensure_ascii=False)),
-                "reference": refs[di],
-                "completions": completions[di],
-                "answers": answers[di],
-                "verdicts": [v.to_dict() for v in vs],
-                "correct": [v.correct is True for v in vs],
-                "subtask": doc.get(CATEGORY_KEY),
-            }
-        )
+        if fallback is not None:
+            vs = _apply_fallback(vs, fallback[di])
+        row = {
+            "doc_id": str(doc[DOC_ID_KEY]),
+            "prompt_hash": sha256_text(json.dumps(prompts[di], sort_keys=True, ensure_ascii=False)),
+            "reference": refs[di],
+            "completions": completions[di],
+            "answers": answers[di],
+            "verdicts": [v.to_dict() for v in vs],
+            "correct": [v.correct is True for v in vs],
+            "subtask": doc.get(CATEGORY_KEY),
+        }
+        if fallback is not None:
+            row["fallback"] = fallback[di]
+        rows.append(row)
 
     layout = _layout(passes)
     metrics, subtasks = compute_metrics(rows, layout, kind)
+    system = build_messages(spec, {**docs[0]})[0] if docs else {"role": "system", "content": SOLVER_SYSTEM_PROMPT}
     result = EvalResult(
         task=spec.task,
         task_version=spec.version,
-        task_hash=spec.hash,
+        task_hash=et.task_hash,
         model=str(getattr(generator, "model_id", "")),
         backend=str(getattr(generator, "name", "")),
         metrics=metrics,
         sampling={
             "grader": kind,
-            "system_prompt": build_messages(spec, {**docs[0]})[0]["content"] if docs else SOLVER_SYSTEM_PROMPT,
+            "system_prompt": system["content"] if system["role"] == "system" else "",
             "chat_template": str(getattr(generator, "chat_template_name", "") or "backend"),
             "passes": layout,
+            "seeds": SEED_RULE,
+            "unanswered": et.unanswered,
         },
         counts=_counts(rows, finish),
         boxed_rate=_boxed_rate(rows),
         tokens=tokens,
         wall_time_s=round(time.perf_counter() - start, 3),
-        versions=package_versions(),
+        package_versions=package_versions(),
         seed=seed,
         subtasks=subtasks,
+        protocol=et.protocol,
+        warnings=list(et.warnings),
+        data_source=data_source(spec, data_dir),
     )
     return result, rows
 
@@ -326,9 +407,23 @@ def _layout(passes: Sequence[SamplingPass]) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- many tasks
+def _load_variant(
+    et: EvalTask, data_dir: str | os.PathLike[str] | None, limit: int | None, seed: int
+) -> tuple[EvalTask, list[dict[str, Any]]]:
+    """The variant of ``et`` whose data loads (its fallback, with the warning, when it does not)."""
+    et = select_variant(et, data_dir, hub_ok=not _offline())
+    try:
+        return et, load_docs(et.spec, data_dir=data_dir, limit=limit, seed=seed)
+    except DataError as e:
+        fb = fallback_on_error(et, e)
+        if fb is None:
+            raise
+        return fb, load_docs(fb.spec, data_dir=data_dir, limit=limit, seed=seed)
+
+
 def evaluate(
     generator: Any,
-    specs: Sequence[TaskSpec],
+    specs: Sequence[TaskSpec | EvalTask],
     out_dir: str | os.PathLike[str],
     *,
     data_dir: str | os.PathLike[str] | None = None,
@@ -337,17 +432,33 @@ def evaluate(
     max_tokens: int | None = None,
     progress: bool = True,
     skip_missing: bool = False,
+    max_k: int | None = None,
     max_samples: int | None = None,
+    protocol: str | None = None,
+    exclude: dict[str, set[str]] | None = None,
 ) -> dict[str, EvalResult]:
     """Evaluate every task with one (already loaded) generator; writes results under ``out_dir``.
 
-    ``skip_missing``: a task whose local file is absent from ``data_dir`` is skipped with a warning
-    (listed in ``eval_summary.md``) instead of failing; used for suites (SuperGPQA has no mirror).
-    ``max_samples`` caps k of sampled metrics for quick runs (labels then read e.g. ``mean@4``).
+    ``exclude`` maps a task to doc ids left out of it (a run's dev slice, never a test item).
+
+    ``specs`` are plain tasks or planned :class:`EvalTask` s; ``protocol`` (``paper`` | ``official``)
+    applies a protocol to the plain ones (they are ``paper`` otherwise).
+    ``skip_missing``: a task whose local file is absent from ``data_dir`` (and has no fallback) is
+    skipped with a warning (listed in ``eval_summary.md``) instead of failing; used for suites
+    (SuperGPQA has no mirror). ``max_k`` caps k of sampled metrics for quick runs (labels then read
+    e.g. ``mean@4``); ``max_samples`` is its old name.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if max_k is None:
+        max_k = max_samples
+    plain = [s for s in specs if not isinstance(s, EvalTask)]
+    if plain or protocol is not None:
+        planned_by_name = {t.task: t for t in apply_protocol(plain, protocol)} if plain else {}
+        items = [s if isinstance(s, EvalTask) else planned_by_name[s.task] for s in specs]
+    else:
+        items = list(specs)  # type: ignore[arg-type]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, quiet=not progress)
@@ -359,17 +470,22 @@ def evaluate(
         else nullcontext()
     )
     with bar:
-        for spec in specs:
-            if data_dir is not None and skip_missing and not has_local_data(spec, data_dir):
-                reason = f"no local data ({local_path(spec, data_dir)} not found)"
-                skipped[spec.task] = reason
-                console.print(f"[yellow]warning[/yellow]: skipping {spec.task}: {reason}")
+        for et in items:
+            variant = select_variant(et, data_dir, hub_ok=not _offline())
+            if data_dir is not None and skip_missing and not has_local_data(variant.spec, data_dir):
+                reason = f"no local data ({local_path(variant.spec, data_dir)} not found)"
+                skipped[et.task] = reason
+                console.print(f"[yellow]warning[/yellow]: skipping {et.task}: {reason}")
                 continue
-            docs = load_docs(spec, data_dir=data_dir, limit=limit, seed=seed)
+            et, docs = _load_variant(et, data_dir, limit, seed)
+            if exclude and et.task in exclude:
+                docs = [d for d in docs if str(d[DOC_ID_KEY]) not in exclude[et.task]]
+            for w in et.warnings:
+                console.print(f"[yellow]warning[/yellow]: {et.task}: {w}")
             if not docs:
-                skipped[spec.task] = "no items"
+                skipped[et.task] = "no items"
                 continue
-            tid = bar.add_task(spec.task, total=None) if progress else None
+            tid = bar.add_task(et.task, total=None) if progress else None
 
             def _total(n: int, tid: Any = tid) -> None:
                 if progress:
@@ -379,12 +495,13 @@ def evaluate(
                 if progress:
                     bar.advance(tid, k)
 
-            result, rows = evaluate_task(generator, spec, docs, seed=seed, max_tokens=max_tokens, progress=_advance, on_total=_total, max_samples=max_samples)
+            result, rows = evaluate_task(generator, et, docs, seed=seed, max_tokens=max_tokens, progress=_advance,
+                                         on_total=_total, max_k=max_k, data_dir=data_dir)
             if limit is not None:
                 result = EvalResult.from_dict({**result.to_dict(), "limit": limit})
-            atomic_write_jsonl(out / f"{spec.task}.samples.jsonl", rows)
-            atomic_write_json(out / f"{spec.task}.json", result.to_dict())
-            results[spec.task] = result
+            atomic_write_jsonl(out / f"{et.task}.samples.jsonl", rows)
+            atomic_write_json(out / f"{et.task}.json", result.to_dict())
+            results[et.task] = result
     _summary(results, skipped, out, console if progress else None)
     return results
 
@@ -460,13 +577,16 @@ def rescore(results_dir: str | os.PathLike[str], tasks_dir: str | os.PathLike[st
         for row in rows:
             vs = verdicts[pos : pos + len(row["answers"])]
             pos += len(row["answers"])
+            if "fallback" in row:
+                vs = _apply_fallback(vs, [bool(f) for f in row["fallback"]])
             row["verdicts"] = [v.to_dict() for v in vs]
             row["correct"] = [v.correct is True for v in vs]
         metrics, subtasks = compute_metrics(rows, result["sampling"]["passes"], kind)
         counts = {**result.get("counts", {}), **_counts(rows)}
+        old = EvalResult.from_dict(result).to_dict()  # schema-1 files come back with package_versions
         new = EvalResult.from_dict(
-            {**result, "metrics": metrics, "subtasks": subtasks, "counts": counts, "boxed_rate": _boxed_rate(rows),
-             "versions": {**package_versions(), "rescored": "true"}}
+            {**old, "metrics": metrics, "subtasks": subtasks, "counts": counts, "boxed_rate": _boxed_rate(rows),
+             "package_versions": {**package_versions(), "rescored": "true"}}
         )
         atomic_write_jsonl(rf.with_name(f"{result['task']}.samples.jsonl"), rows)
         atomic_write_json(rf, new.to_dict())
@@ -496,9 +616,88 @@ def _check_rows(rows: list[Any], path: Path, result: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- commands
-def _model_name(model: str) -> str:
-    name = Path(model.rstrip("/")).name or model
-    return re.sub(r"[^A-Za-z0-9._\-]+", "_", name)
+MODEL_ARGS = ("dtype", "revision", "trust_remote_code", "tensor_parallel_size", "gpu_memory_utilization",
+              "max_model_len", "concurrency", "device", "threads", "timeout")
+_GEN_ALIASES = {"max_new_tokens": "max_gen_toks", "max_tokens": "max_gen_toks"}
+
+
+def _scalar(text: str) -> Any:
+    low = text.strip().lower()
+    if low in {"true", "false"}:
+        return low == "true"
+    if low in {"none", "null"}:
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return text.strip()
+
+
+def parse_kv(text: str | None, flag: str) -> dict[str, Any]:
+    """``a=1,b=x`` -> {"a": 1, "b": "x"} (numbers and true/false typed), as lm-eval's --model-args.
+
+    >>> parse_kv("dtype=bfloat16,tensor_parallel_size=2,trust_remote_code=true", "--model-args")
+    {'dtype': 'bfloat16', 'tensor_parallel_size': 2, 'trust_remote_code': True}
+    """
+    out: dict[str, Any] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag}: expected key=value pairs separated by commas, got {part.strip()!r}")
+        out[key.strip()] = _scalar(value)
+    return out
+
+
+def parse_gen_kwargs(text: str | None) -> dict[str, Any]:
+    """``--gen-kwargs`` -> a ``generation_kwargs`` change (``until`` takes ``|``-separated strings)."""
+    from rzero_bench.tasks import GenerationKwargs
+
+    raw = parse_kv(text, "--gen-kwargs")
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        key = _GEN_ALIASES.get(k, k)
+        if key not in GenerationKwargs.model_fields:
+            allowed = ", ".join([*GenerationKwargs.model_fields, *_GEN_ALIASES])
+            raise UserError(f"--gen-kwargs: unknown key {k!r}; allowed: {allowed}")
+        out[key] = [s for s in str(v).split("|") if s] if key == "until" else v
+    return out
+
+
+def model_dir_name(model: str, label: str | None = None) -> str:
+    """The default results directory name of a model (``results/<name>``), distinct per checkpoint.
+
+    A hub id ``org/name`` gives ``org__name`` (lm-eval's convention). A local checkpoint gives its
+    last two path parts and a hash of its absolute path (``iter_2__solver-<8 hex>``), so two
+    checkpoints both called ``solver`` never share a directory. ``label`` (e.g. ``tiny:s``) replaces
+    the path parts for built models.
+    """
+    p = Path(model).expanduser()
+    if p.exists():
+        resolved = p.resolve()
+        parts = [label] if label else [x for x in resolved.parts[-2:] if x not in ("/", "")]
+        stem = "__".join(re.sub(r"[^A-Za-z0-9._\-]+", "_", x) for x in parts)
+        return f"{stem}-{sha256_text(str(resolved))[:8]}"
+    return re.sub(r"[^A-Za-z0-9._\-]+", "_", model.strip("/").replace("/", "__"))
+
+
+def check_output_dir(out: Path, model: str) -> None:
+    """Refuse to write into a directory holding another model's results (never overwrite them)."""
+    if not out.is_dir():
+        return
+    for f in sorted(out.glob("*.json")):
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and "task_hash" in data and data.get("model") not in (None, model):
+            raise UserError(
+                f"{out} already holds results of another model ({data.get('model')}, {f.name}); refusing to"
+                " overwrite them: pass -o/--output with another directory"
+            )
 
 
 def eval_command(
@@ -513,42 +712,72 @@ def eval_command(
     output: Path | None = None,
     data_dir: Path | None = None,
     tasks_dir: Path | None = None,
+    include_paths: Sequence[Path] = (),
     base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     batch_size: int = 16,
+    max_k: int | None = None,
     max_samples: int | None = None,
+    protocol: str | None = None,
+    model_args: str | None = None,
+    gen_kwargs: str | None = None,
+    apply_chat_template: bool = True,
+    system_instruction: str | None = None,
+    output_format: str = "rzero",
+    model_label: str | None = None,
 ) -> dict[str, EvalResult]:
     """`rzero-bench eval`: resolve tasks, check the data is reachable, load the model once, evaluate."""
     from rzero_bench.backends import make_generator
 
-    specs = resolve_tasks(suite=suite, tasks=tasks, tasks_dir=tasks_dir)
+    if output_format not in OUTPUT_FORMATS:
+        raise UserError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
+    planned = plan_tasks(suite=suite, tasks=tasks, protocol=protocol, tasks_dir=tasks_dir,
+                         include_paths=include_paths, system_instruction=system_instruction,
+                         gen_kwargs=parse_gen_kwargs(gen_kwargs))
     explicit = {t.strip() for t in (tasks or "").split(",") if t.strip()}
     # fail fast, before loading the model
     if data_dir is not None:
         if not Path(data_dir).is_dir():
             raise UserError(f"data directory not found: {data_dir} (check --data-dir / RZERO_DATA_DIR)")
-        for spec in specs:
-            if (spec.task in explicit or not suite) and not has_local_data(spec, data_dir):
+        for et in planned:
+            variant = select_variant(et, data_dir, hub_ok=False)
+            if (et.task in explicit or not suite) and not has_local_data(variant.spec, data_dir):
                 raise UserError(
-                    f"task {spec.task}: local data file {local_path(spec, data_dir)} not found; add it to the data"
-                    " directory or drop the task"
+                    f"task {et.task}: local data file {local_path(variant.spec, data_dir)} not found; add it to the"
+                    " data directory (`rzero-bench data fetch`) or drop the task"
                 )
-    elif _offline():
+    elif _offline() and any(et.spec.metadata.processor != "generated" for et in planned):
         raise UserError(
             f"the hub is unreachable offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE set) and no local data: set"
-            f" RZERO_DATA_DIR or pass --data-dir (needed for {', '.join(s.task for s in specs)})"
+            f" RZERO_DATA_DIR or pass --data-dir (needed for {', '.join(t.task for t in planned)})"
         )
     options: dict[str, Any] = {}
+    extra = parse_kv(model_args, "--model-args")
+    unknown = sorted(set(extra) - set(MODEL_ARGS))
+    if unknown:
+        raise UserError(f"--model-args: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(MODEL_ARGS)}")
     if backend == "hf":
         options["batch_size"] = batch_size
     elif backend == "openai":
         if not base_url:
             raise UserError("the openai backend needs --base-url, e.g. http://127.0.0.1:8000/v1")
         options.update(base_url=base_url, api_key_env=api_key_env)
-    out = output if output is not None else Path("results") / _model_name(model)
+    options.update(extra)
+    if not apply_chat_template:
+        options["apply_chat_template"] = False
+    out = output if output is not None else Path("results") / model_dir_name(model, model_label)
+    check_output_dir(out, model)
     with make_generator(backend, model, **options) as gen:
-        return evaluate(gen, specs, out, data_dir=data_dir, limit=limit, seed=seed, max_tokens=max_tokens,
-                        progress=True, skip_missing=bool(suite), max_samples=max_samples)
+        results = evaluate(gen, planned, out, data_dir=data_dir, limit=limit, seed=seed, max_tokens=max_tokens,
+                           progress=True, skip_missing=bool(suite), max_k=max_k if max_k is not None else max_samples)
+    if output_format == "lm-eval":
+        from rzero_bench.interop.lmeval import write_lmeval_results
+
+        path = write_lmeval_results(out, results, model=model, model_args=model_args, gen_kwargs=gen_kwargs,
+                                    backend=backend, limit=limit, seed=seed,
+                                    apply_chat_template=apply_chat_template, system_instruction=system_instruction)
+        print(f"wrote {path}", file=sys.stderr)
+    return results
 
 
 def rescore_command(*, results_dir: Path, tasks_dir: Path | None = None) -> dict[str, EvalResult]:

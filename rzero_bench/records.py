@@ -176,7 +176,14 @@ class Metric(_Record):
 
 @dataclass(frozen=True)
 class EvalResult(_Record):
-    """One task's evaluation of one model; written as results/<name>/<task>.json."""
+    """One task's evaluation of one model; written as results/<name>/<task>.json.
+
+    ``package_versions`` are the installed versions of the packages that affect results (schema 1
+    called it ``versions``, which lm-eval uses for task versions; old files are still read).
+    ``protocol`` names the evaluation protocol (``paper`` | ``official``, see
+    :mod:`rzero_bench.protocols`); ``warnings`` lists what deviated from it (e.g. a data fallback);
+    ``data_source`` says where the items came from (hub id@revision, or mirror file + sha256).
+    """
 
     task: str
     task_version: str
@@ -189,8 +196,19 @@ class EvalResult(_Record):
     boxed_rate: float
     tokens: int
     wall_time_s: float
-    versions: dict[str, str]
+    package_versions: dict[str, str]
     limit: int | None = None
     seed: int = 0
     subtasks: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    schema_version: int = 1
+    protocol: str = "paper"
+    warnings: list[str] = field(default_factory=list)
+    data_source: dict[str, Any] = field(default_factory=dict)
+    judge: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = 2
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalResult:  # type: ignore[override]
+        """Read a result; schema-1 files (``versions``, no protocol) are accepted as written."""
+        if "versions" in data and "package_versions" not in data:
+            data = {k: v for k, v in data.items() if k != "versions"} | {"package_versions": data["versions"]}
+        return _from_dict(cls, data)

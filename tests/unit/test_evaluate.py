@@ -12,7 +12,7 @@ import pytest
 
 from rzero_bench.backends.scripted import ScriptedGenerator
 from rzero_bench.errors import RunStateError
-from rzero_bench.evaluate import SUMMARY_FILE, evaluate, extract_answer, rescore
+from rzero_bench.evaluate import SUMMARY_FILE, evaluate, extract_answer, request_seed, rescore
 from rzero_bench.metrics import majority_correct, mean_stderr, pass_at_k
 from rzero_bench.records import EvalResult, GenerationRequest
 from rzero_bench.tasks import load_task, parse_task
@@ -151,7 +151,11 @@ def test_sampled_metrics_are_sampled(data_dir: Path, tmp_path: Path) -> None:
     assert r.metrics["maj@4"]["value"] == 1.0
     assert math.isclose(r.metrics["pass@2"]["value"], 1 - 1 / 6)
     sampled = [q for q in gen.requests if q.params.temperature > 0]
-    assert len(sampled) == 4 and all(q.params.n == 4 and q.params.top_p == 0.95 and q.params.seed == 7 for q in sampled)
+    assert len(sampled) == 4 and all(q.params.n == 4 and q.params.top_p == 0.95 for q in sampled)
+    # each item's sampled request has its own seed, derived from --seed 7, the task, the item and the pass
+    assert [q.params.seed for q in sampled] == [
+        request_seed(7, "toy", q.id.split("/")[1], q.id.split("/")[2]) for q in sampled
+    ]
     assert all(q.params.max_tokens == 64 for q in gen.requests)
     passes = r.sampling["passes"]
     assert [(p["n"], p["offset"]) for p in passes] == [(1, 0), (4, 1)]
@@ -252,3 +256,46 @@ def test_eval_offline_without_data_dir(monkeypatch: pytest.MonkeyPatch, capsys: 
 def test_rescore_missing_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     code, _o, err = run_cli(["rescore", str(tmp_path / "nope")], monkeypatch, capsys)
     assert code == 2 and "not found" in err
+
+
+# ----------------------------------------------------------------------------- seeds (issue 12)
+class StreamGenerator(ScriptedGenerator):
+    """Plays a sampling backend by the seeding contract every backend follows: sample ``j`` of a
+    request with seed ``s`` draws from the stream ``row_rng(s, j)`` (the hf backend's own function),
+    so a completion here is the first number of that stream."""
+
+    def generate(self, requests: Any, progress: Any = None) -> Any:
+        from rzero_bench.backends.hf import row_rng
+        from rzero_bench.records import Generation
+
+        self.requests.extend(requests)
+        out = []
+        for r in requests:
+            texts = tuple(f"\\boxed{{{row_rng(r.params.seed, j).random():.12f}}}" for j in range(r.params.n))
+            out.append(Generation(texts=texts, finish_reasons=("stop",) * len(texts), completion_tokens=(1,) * len(texts), id=r.id))
+        return out
+
+
+def test_every_item_and_sample_draws_its_own_stream(tmp_path: Path) -> None:
+    """Sampled metrics draw a distinct random stream per item and per sample. Items 0 and 1 have the
+    same prompt: with one seed shared by every item (the old behaviour) their 4 samples would be the
+    same 4 texts, and sample j of every item would share one stream."""
+    d = tmp_path / "data"
+    (d / "toy").mkdir(parents=True)
+    rows = [{"question": "What is 1 + 1?", "answer": "#### 2", "kind": "a"}] * 2 + [
+        {"question": f"What is {i} + {i}?", "answer": f"#### {2 * i}", "kind": "b"} for i in (2, 3)
+    ]
+    (d / "toy" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = toy_spec("    - {name: mean@k, k: 4, temperature: 0.6, top_p: 0.95}\n")
+
+    def completions(seed: int) -> list[list[str]]:
+        out = tmp_path / f"out{seed}"
+        evaluate(StreamGenerator(lambda r, i: ""), [spec], out, data_dir=d, seed=seed, progress=False)
+        return [json.loads(line)["completions"] for line in (out / "toy.samples.jsonl").read_text().splitlines()]
+
+    first = completions(7)
+    flat = [c for item in first for c in item]
+    assert len(flat) == 16 and len(set(flat)) == 16  # 4 items x 4 samples, all distinct streams
+    assert first[0] != first[1]  # same prompt, different items: different samples
+    assert completions(7) == first  # fixed by the seed ...
+    assert not set(flat) & {c for item in completions(8) for c in item}  # ... and changed by it
