@@ -15,6 +15,10 @@ Behaviour:
   when the retries are spent a one-line :class:`BackendError` names the URL and the last status;
 - servers that return fewer than ``n`` choices (some ignore ``n``) get follow-up calls for the
   rest; follow-up calls use ``seed + choices_so_far`` so seeded samples do not repeat;
+- engines that refuse ``n`` (``supports_n=False``, e.g. ``transformers serve``) get one call per
+  sample instead, all in flight together: sample j of a request is seeded ``seed + j`` (the same
+  seeds the follow-up calls use), so the samples differ and a rerun repeats them; ``top_k`` goes
+  into a ``generation_config`` JSON string when ``top_k_mode="generation_config"``;
 - finish reasons map to ``"stop"``/``"length"``; completion tokens come from ``usage`` (per
   choice when the server gives it, else the total split in proportion to text length, else a
   rough ``len(text) / 4``);
@@ -176,6 +180,8 @@ class OpenAIGenerator(BaseGenerator):
         use_chat: bool = True,
         max_response_bytes: int = 32 * 1024 * 1024,
         extra_body: dict[str, Any] | None = None,
+        supports_n: bool = True,
+        top_k_mode: str = "field",
     ) -> None:
         if not base_url or urlsplit(str(base_url)).scheme not in ("http", "https"):
             raise UserError(
@@ -188,6 +194,8 @@ class OpenAIGenerator(BaseGenerator):
             raise UserError("openai backend: max_retries must be >= 0")
         if timeout <= 0:
             raise UserError("openai backend: timeout must be > 0 seconds")
+        if top_k_mode not in ("field", "generation_config"):
+            raise UserError(f"openai backend: top_k_mode must be field or generation_config (got {top_k_mode!r})")
         self.model_id = model
         self.base_url = str(base_url).rstrip("/")
         self.api_key_env = api_key_env
@@ -200,6 +208,8 @@ class OpenAIGenerator(BaseGenerator):
         self.use_chat = bool(use_chat)
         self.max_response_bytes = int(max_response_bytes)
         self.extra_body = dict(extra_body or {})
+        self.supports_n = bool(supports_n)
+        self.top_k_mode = top_k_mode
         self.endpoint = f"{self.base_url}/{'chat/completions' if self.use_chat else 'completions'}"
         self._key = _Secret(os.environ.get(api_key_env, "").strip()) if api_key_env else _Secret("")
         self._client: httpx.Client | None = None
@@ -250,12 +260,16 @@ class OpenAIGenerator(BaseGenerator):
             body["messages"] = [dict(m) for m in request.messages]
         else:
             body["prompt"] = render_fallback(request.messages)
-        body.update(n=n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens)
+        if self.supports_n:
+            body["n"] = n
+        body.update(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens)
         if p.stop:
             body["stop"] = list(p.stop)
         if p.seed is not None:
             body["seed"] = int(p.seed) + seed_offset
-        if p.top_k > 0:
+        if p.top_k > 0 and self.top_k_mode == "generation_config":
+            body["generation_config"] = json.dumps({"do_sample": p.temperature > 0, "top_k": p.top_k})
+        elif p.top_k > 0:
             body["top_k"] = p.top_k
         body.update(self.extra_body)
         return body
@@ -379,8 +393,10 @@ class OpenAIGenerator(BaseGenerator):
             tokens = [_rough_tokens(t) for t in texts]
         return texts, finishes, tokens, prompt_tokens
 
-    def _one(self, request: GenerationRequest, abort: threading.Event) -> Generation:
-        n = request.params.n
+    def _one(self, request: GenerationRequest, abort: threading.Event, n: int | None = None,
+             seed_offset: int = 0) -> Generation:
+        """``n`` samples (default: the request's) of ``request``, the first seeded ``seed + seed_offset``."""
+        n = request.params.n if n is None else n
         texts: list[str] = []
         finishes: list[str] = []
         tokens: list[int] = []
@@ -392,7 +408,7 @@ class OpenAIGenerator(BaseGenerator):
                     f"openai backend: {self._where()} returned only {len(texts)} of {n} choices after {calls} calls"
                 )
             calls += 1
-            data = self._post(self._body(request, n - len(texts), len(texts)), abort)
+            data = self._post(self._body(request, n - len(texts), seed_offset + len(texts)), abort)
             t, f, k, pt = self._parse(data, request, n - len(texts))
             if not t:
                 raise BackendError(
@@ -418,27 +434,46 @@ class OpenAIGenerator(BaseGenerator):
         requests = list(requests)
         if not requests:
             return []
-        results: list[Generation | None] = [None] * len(requests)
+        # one unit per request, or (engine without ``n``) one unit per sample: (request, n, seed offset)
+        units: list[tuple[int, int, int]] = []
+        for i, req in enumerate(requests):
+            if self.supports_n or req.params.n <= 1:
+                units.append((i, req.params.n, 0))
+            else:
+                units.extend((i, 1, j) for j in range(req.params.n))
+        parts: list[Generation | None] = [None] * len(units)
+        left = [0] * len(requests)
+        for i, _, _ in units:
+            left[i] += 1
         abort = threading.Event()
-        pool = ThreadPoolExecutor(
-            max_workers=min(self.concurrency, len(requests)), thread_name_prefix="openai"
-        )
+        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(units)), thread_name_prefix="openai")
         try:
             futures: dict[Future[Generation], int] = {
-                pool.submit(self._one, req, abort): i for i, req in enumerate(requests)
+                pool.submit(self._one, requests[i], abort, n, off): u for u, (i, n, off) in enumerate(units)
             }
             pending: set[Future[Generation]] = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for fut in sorted(done, key=futures.__getitem__):
-                    results[futures[fut]] = fut.result()  # re-raises the first failure
-                    if progress is not None:
+                    u = futures[fut]
+                    parts[u] = fut.result()  # re-raises the first failure
+                    left[units[u][0]] -= 1
+                    if progress is not None and left[units[u][0]] == 0:
                         progress(1)
         finally:
             # On failure or Ctrl-C: stop retries in other workers, drop queued requests and return
             # at once; calls already on the wire finish (or time out) in the background.
             abort.set()
             pool.shutdown(wait=False, cancel_futures=True)
+        results: list[Generation | None] = [None] * len(requests)
+        for (i, _, _), g in zip(units, parts, strict=True):
+            if g is None:
+                continue
+            prev = results[i]
+            results[i] = g if prev is None else Generation(
+                texts=prev.texts + g.texts, finish_reasons=prev.finish_reasons + g.finish_reasons,
+                completion_tokens=prev.completion_tokens + g.completion_tokens,
+                prompt_tokens=prev.prompt_tokens or g.prompt_tokens, id=prev.id)
         return [g for g in results if g is not None]
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ def test_served_generator_starts_generates_and_stops(tmp_path):
         assert proc is not None and proc.poll() is None
         out = gen.generate([GenerationRequest(messages=({"role": "user", "content": "q"},),
                                               params=SamplingParams(n=3, temperature=1.0))])
-        assert out[0].texts == tuple(f"served solver sample {i}: \\boxed{{{i}}}" for i in range(3))
+        assert out[0].texts == tuple(f"served solver seed 0 sample {i}: \\boxed{{{i}}}" for i in range(3))
     assert proc.poll() is not None  # the server was stopped on exit
 
 

@@ -1,0 +1,159 @@
+"""Serving engines: command templates, the client's fan-out for engines without ``n``, and the
+served backend's process lifetime (pidfiles, reaping, death of the orchestrator)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from rzero_bench.backends import make_generator  # noqa: E402
+from rzero_bench.backends.engines import ENGINES, format_command, get_engine, placeholders  # noqa: E402
+from rzero_bench.backends.openai import OpenAIGenerator  # noqa: E402
+from rzero_bench.backends.served import _LIVE, process_alive, reap_orphans, stop_all  # noqa: E402
+from rzero_bench.errors import UserError  # noqa: E402
+from rzero_bench.records import GenerationRequest, SamplingParams  # noqa: E402
+from tests.fixtures.openai_server import chat_reply, serve  # noqa: E402
+
+FAKE = ROOT / "tests" / "fixtures" / "fake_vllm_serve.py"
+TRANSFORMERS_CMD = f"{sys.executable} {FAKE} --engine transformers {{model}} --port {{port}}"
+
+
+def req(text: str = "q", **params: object) -> GenerationRequest:
+    return GenerationRequest(messages=({"role": "user", "content": text},), params=SamplingParams(**params))  # type: ignore[arg-type]
+
+
+def wait_gone(pid: int, limit: float = 20.0) -> bool:
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if not process_alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# ------------------------------------------------------------------ templates
+def test_every_engine_template_has_model_and_port() -> None:
+    for engine in ENGINES.values():
+        assert {"model", "port"} <= placeholders(engine.command), engine.name
+    assert get_engine(" Transformers ").name == "transformers"
+    with pytest.raises(UserError, match="known: vllm, transformers"):
+        get_engine("sglang")
+
+
+def test_format_command_keeps_paths_whole_and_drops_unset_options() -> None:
+    argv = format_command(ENGINES["vllm"].command, model="/runs/my run/iter_1/solver", port=8001, name="solver",
+                          data_parallel_size=4, max_model_len=None, gpu_memory_utilization=0.9)
+    assert argv[:3] == ["vllm", "serve", "/runs/my run/iter_1/solver"]
+    assert "--max-model-len" not in argv
+    assert argv[argv.index("--data-parallel-size") + 1] == "4"
+    assert argv[argv.index("--gpu-memory-utilization") + 1] == "0.9"
+    with pytest.raises(UserError, match=r"no value for \{gpus\}"):
+        format_command("serve {model} --port {port} --gpus {gpus}", model="m", port=1)
+
+
+# ------------------------------------------------------------------ client fan-out
+def test_engine_without_n_gets_one_request_per_sample_with_distinct_seeds() -> None:
+    def handler(body):
+        return 200, chat_reply([f"seed={body.get('seed')} n={'n' in body}"])
+
+    ticks: list[int] = []
+    with serve(handler) as server, OpenAIGenerator("m", base_url=server.base_url, supports_n=False,
+                                                   concurrency=3, api_key_env="") as g:
+        out = g.generate([req("a", n=3, seed=100), req("b", n=1, seed=7), req("c", n=2, seed=None)],
+                         progress=ticks.append)
+    assert len(server.posts) == 6  # 3 + 1 + 2 requests, never an `n` field
+    assert out[0].texts == ("seed=100 n=False", "seed=101 n=False", "seed=102 n=False")
+    assert out[1].texts == ("seed=7 n=False",)
+    assert out[2].texts == ("seed=None n=False", "seed=None n=False")
+    assert len(out[0].completion_tokens) == len(out[0].finish_reasons) == 3
+    assert ticks == [1, 1, 1]  # once per request, not per sample
+
+
+def test_top_k_rides_in_generation_config_when_the_engine_wants_it() -> None:
+    with serve() as server, OpenAIGenerator("m", base_url=server.base_url, top_k_mode="generation_config",
+                                            api_key_env="") as g:
+        g.generate([req(top_k=40, temperature=1.0)])
+    body = server.posts[0].body
+    assert "top_k" not in body
+    assert json.loads(body["generation_config"]) == {"do_sample": True, "top_k": 40}
+
+
+# ------------------------------------------------------------------ served lifetime
+def test_transformers_engine_ready_on_health_pinned_name_and_fan_out(tmp_path: Path) -> None:
+    ckpt = tmp_path / "iter_1" / "solver"
+    pid_dir = tmp_path / ".servers"
+    with make_generator("served", str(ckpt), engine="transformers", command=TRANSFORMERS_CMD, startup_timeout=60,
+                        pid_dir=pid_dir, log_path=tmp_path / "server.log") as gen:
+        pid = gen.pid
+        assert gen.served_name == str(ckpt)  # the server only answers to the path it was given
+        record = json.loads((pid_dir / f"{pid}.json").read_text())
+        assert record["pid"] == pid and record["engine"] == "transformers" and record["start_time"]
+        out = gen.generate([req(n=3, seed=40, top_k=5, temperature=1.0)])
+        assert out[0].texts == tuple(f"served solver seed {40 + j} sample 0: \\boxed{{0}}" for j in range(3))
+        assert gen.info["ready_s"] > 0
+    assert gen.info["stopped"] and gen.info["exit_code"] is not None
+    assert not process_alive(pid)
+    assert not list(pid_dir.glob("*.json"))  # pidfile removed with the server
+
+
+def test_reap_orphans_stops_a_server_left_behind(tmp_path: Path) -> None:
+    pid_dir = tmp_path / ".servers"
+    gen = make_generator("served", str(tmp_path / "m"), engine="transformers", command=TRANSFORMERS_CMD,
+                         startup_timeout=60, pid_dir=pid_dir)
+    pid = gen.pid
+    # forget it, as a SIGKILLed orchestrator would: no close(), the pidfile stays
+    _LIVE.discard(gen)
+    gen._proc = None
+    gen._pidfile = None
+    assert process_alive(pid)
+    (pid_dir / "99999999.json").write_text(json.dumps({"pid": 99999999, "start_time": "1"}))  # long gone
+    assert reap_orphans(pid_dir, timeout=10) == [pid]
+    assert wait_gone(pid, 10)
+    assert not list(pid_dir.glob("*.json"))
+    assert reap_orphans(pid_dir) == []
+
+
+def test_stop_all_stops_every_live_server(tmp_path: Path) -> None:
+    gens = [make_generator("served", str(tmp_path / f"m{i}"), engine="transformers", command=TRANSFORMERS_CMD,
+                           startup_timeout=60) for i in range(2)]
+    pids = [g.pid for g in gens]
+    assert stop_all() == 2
+    assert all(not process_alive(p) for p in pids)
+    assert stop_all() == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_server_dies_with_a_sigkilled_orchestrator(tmp_path: Path) -> None:
+    script = tmp_path / "orchestrator.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from rzero_bench.backends import make_generator
+        gen = make_generator("served", {str(tmp_path / "m")!r}, engine="transformers",
+                             command={TRANSFORMERS_CMD!r}, startup_timeout=60, pid_dir={str(tmp_path / "pids")!r})
+        print(gen.pid, flush=True)
+        time.sleep(600)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(proc.stdout.readline())  # type: ignore[union-attr]
+        assert process_alive(server_pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert wait_gone(server_pid), "the server outlived its SIGKILLed orchestrator"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert reap_orphans(tmp_path / "pids") == []  # nothing left to reap; the stale pidfile is cleared
