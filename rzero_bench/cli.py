@@ -46,18 +46,37 @@ def _data_dir(value: Path | None) -> Path | None:
 @app.command()
 def run(
     config: Path | None = typer.Argument(None, help="Run config YAML (default: the tiny preset)."),
-    model: str | None = typer.Option(None, "--model", help="Base model: hub id or local path (overrides the config)."),
+    model: str | None = typer.Option(None, "--model", help="Base model: hub id, local path, a bare name of a "
+                                     "reference model (Qwen3-4B-Base -> Qwen/Qwen3-4B-Base), tiny:<size> or micro:<size>."),
     iterations: int | None = typer.Option(None, "--iterations", "-n", min=1, help="Number of co-evolution iterations."),
-    preset: str | None = typer.Option(None, "--preset", help="Preset: tiny (default), paper, official-code, micro."),
+    preset: str | None = typer.Option(None, "--preset", help="Preset: paper (default for a real model), official-code, "
+                                      "tiny (default without --model), micro."),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="Run directory (default: runs/<run name>)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override a config value: --set solver.lr=1e-6 (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (layout, memory per GPU, lengths, tokens and "
+                                 "time per stage) and the checks; write nothing."),
+    gpus: int | None = typer.Option(None, "--gpus", min=1, help="GPUs per node to plan for (with --dry-run: a machine "
+                                    "you do not have; without: use N of the visible GPUs)."),
+    gpu_memory_gib: float | None = typer.Option(None, "--gpu-memory-gib", min=1, help="Memory of each GPU of --gpus, GiB."),
+    nodes: int | None = typer.Option(None, "--nodes", min=1, help="Nodes for GRPO (default: Slurm's node count, else 1)."),
+    force_preset: bool = typer.Option(False, "--force-preset", help="Allow the tiny/micro presets with a real model."),
+    gen_tokens_per_s: float | None = typer.Option(None, "--gen-tokens-per-s", min=1, help="Plan: generation "
+                                                  "throughput per GPU for a 4B model (default 3000)."),
+    train_tokens_per_s: float | None = typer.Option(None, "--train-tokens-per-s", min=1, help="Plan: training "
+                                                    "throughput per GPU for a 4B model (default 2000)."),
 ) -> None:
-    """Run the R-Zero co-evolution loop (resumable: rerun the same command to continue)."""
+    """Run the R-Zero co-evolution loop (resumable: rerun the same command to continue).
+
+    Checks first (GPUs, packages, the model, memory per GPU, prompt lengths, disk) and writes
+    nothing when one fails; --dry-run prints the whole plan.
+    """
     from rzero_bench.pipeline import run_command
 
     run_command(config=config, model=model, iterations=iterations, preset=preset, run_dir=run_dir,
-                data_dir=_data_dir(data_dir), overrides=set_)
+                data_dir=_data_dir(data_dir), overrides=set_, dry_run=dry_run, gpus=gpus,
+                gpu_memory_gib=gpu_memory_gib, nodes=nodes, force_preset=force_preset,
+                gen_tokens_per_s=gen_tokens_per_s, train_tokens_per_s=train_tokens_per_s)
 
 
 # ---------------------------------------------------------------- eval

@@ -111,10 +111,10 @@ KNOWN_MODELS: dict[str, KnownModel] = {
     for m in (
         KnownModel("Qwen3-4B-Base", "Qwen/Qwen3-4B-Base",
                    ModelShape(2560, 36, 9728, 32, 8, 128, 151936, True, 32768),
-                   "results/reference/qwen3-4b-base.json (model_id); the paper's main model"),
+                   "the paper's main model, results/reference/qwen3-4b-base.json"),
         KnownModel("Qwen3-8B-Base", "Qwen/Qwen3-8B-Base",
                    ModelShape(4096, 36, 12288, 32, 8, 128, 151936, False, 32768),
-                   "results/reference/qwen3-8b-base.json (model_id)"),
+                   "results/reference/qwen3-8b-base.json"),
         KnownModel("OctoThinker-3B", "OctoThinker/OctoThinker-3B-Hybrid-Base",
                    ModelShape(3072, 28, 8192, 24, 8, 128, 128256, True, 131072),
                    "the paper names OctoThinker-3B; the Hybrid-Base release is the one R-Zero runs use"),
@@ -281,10 +281,11 @@ SMALL_MODEL_PARAMS = 50_000_000
 
 
 def is_small_model(res: Resolution) -> bool:
-    """tiny:/micro: specs, and local directories whose config.json gives under 50M parameters."""
+    """tiny:/micro: specs, and local directories whose config.json gives under 50M parameters (or no
+    shape at all: a size we cannot tell does not change the CPU default). Hub ids are real models."""
     if res.kind in ("tiny", "micro"):
         return True
     if res.kind == "path":
         shape, _ = model_shape(res)
-        return shape is not None and shape.params < SMALL_MODEL_PARAMS
+        return shape is None or shape.params < SMALL_MODEL_PARAMS
     return False

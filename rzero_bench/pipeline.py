@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rzero_bench.config import RunConfig, config_hash, load_config
+from rzero_bench.config import RunConfig, config_hash
 from rzero_bench.selfconsistency import self_consistency
 from rzero_bench.stages import STAGES, StageFn
 from rzero_bench.stages._context import (
@@ -121,10 +121,21 @@ def _brief(info: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- CLI entry
 def run_command(*, config: Path | None, model: str | None, iterations: int | None, preset: str | None,
-                run_dir: Path | None, data_dir: Path | None, overrides: list[str]) -> None:
-    """``rzero-bench run``: load the config, run (or resume) it, print the summary tables."""
-    cfg = load_config(config, preset=preset, model=model, iterations=iterations, overrides=overrides)
-    rd = run_dir or Path("runs") / cfg.name
+                run_dir: Path | None, data_dir: Path | None, overrides: list[str],
+                dry_run: bool = False, gpus: int | None = None, gpu_memory_gib: float | None = None,
+                nodes: int | None = None, force_preset: bool = False, gen_tokens_per_s: float | None = None,
+                train_tokens_per_s: float | None = None) -> None:
+    """``rzero-bench run``: resolve and check the run (:mod:`rzero_bench.preflight`; nothing is written
+    when a check fails, or with ``dry_run``), then run (or resume) it and print the summary tables."""
+    from rzero_bench.preflight import prepare_run
+
+    prepared = prepare_run(config=config, model=model, iterations=iterations, preset=preset, run_dir=run_dir,
+                           data_dir=data_dir, overrides=overrides, dry_run=dry_run, gpus=gpus,
+                           gpu_memory_gib=gpu_memory_gib, nodes=nodes, force_preset=force_preset,
+                           gen_tps=gen_tokens_per_s, train_tps=train_tokens_per_s)
+    if prepared is None:
+        return
+    cfg, rd = prepared
     pipe = Pipeline(cfg, rd, data_dir=data_dir)
     manifest = pipe.run()
     print_summary(manifest, pipe.console, rd)

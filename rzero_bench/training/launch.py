@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,6 +37,15 @@ def _config_path(accelerate_config: str) -> Path:
     return shipped
 
 
+def accelerate_executable() -> str:
+    """``accelerate`` on PATH, else the one installed beside this Python (an unactivated venv)."""
+    found = shutil.which("accelerate")
+    if found:
+        return "accelerate"
+    beside = Path(sys.executable).with_name("accelerate")
+    return str(beside) if beside.is_file() else "accelerate"
+
+
 def launch_command(spec_path: Path, accelerate_config: str, *, gpus: str | None = None,
                    prefix: str | None = None, nodes: int = 1, main_ip: str | None = None,
                    main_port: int = 29500) -> list[str]:
@@ -48,7 +58,7 @@ def launch_command(spec_path: Path, accelerate_config: str, *, gpus: str | None 
     meet at ``main_ip:main_port`` (default ``$MASTER_ADDR``, which :func:`run_launched` sets to
     this host).
     """
-    cmd = ["accelerate", "launch", "--config_file", str(_config_path(accelerate_config))]
+    cmd = [accelerate_executable(), "launch", "--config_file", str(_config_path(accelerate_config))]
     n_gpus = len([g for g in gpus.split(",") if g.strip()]) if gpus else 0
     if n_gpus:
         cmd += ["--num_processes", str(n_gpus * max(1, nodes))]
