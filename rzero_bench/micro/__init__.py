@@ -3,7 +3,11 @@
 - :mod:`rzero_bench.micro.arith` (pure Python): problem generator, worked/direct solutions,
   challenger-format examples, the ``exact-arith`` oracle (:func:`~rzero_bench.micro.arith.solve`),
   question difficulty and the held-out ``micro_arith`` set.
-- :mod:`rzero_bench.micro.pretrain` (torch): pretrains the micro base model from scratch.
+- :mod:`rzero_bench.micro.pretrain` (torch): pretrains the micro base model from scratch (cache
+  keys, the build, the ``micro pretrain`` command), from :mod:`~rzero_bench.micro.recipe` (the
+  recipe as data), :mod:`~rzero_bench.micro.corpus` (examples, tokenizer corpus, packing),
+  :mod:`~rzero_bench.micro.train` (one training phase) and :mod:`~rzero_bench.micro.evaluate` (the
+  held-out greedy / maj@k check).
 
 Heavy imports are deferred: ``import rzero_bench.micro`` and ``rzero_bench.micro.arith`` never
 import torch.

@@ -33,31 +33,47 @@ never appear in the corpus. Results are cached under
 held-out sample. The tokenizer and phase-1 model are cached on their own
 (``micro-phase1-<size>-s<seed>-<hash>/``, hash without the phase-2 and evaluation settings), so
 variants of the latent-reasoning phase cost only that phase.
+
+Modules: ``recipe`` (the recipe as data), ``corpus`` (examples, tokenizer corpus, packing),
+``train`` (one training phase), ``evaluate`` (the held-out check); this module computes the cache
+keys, builds (phase 1, then phase 2, then the check) and holds the ``micro pretrain`` command.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import random
-import re
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rzero_bench.errors import UserError
 from rzero_bench.micro import arith
-from rzero_bench.prompts import challenger_messages, load_prompt, solver_messages
+from rzero_bench.micro.corpus import (
+    Encoder,
+    corpus_fingerprint,
+    example_stream,
+    pack_batches,
+    tokenizer_corpus,
+)
+from rzero_bench.micro.evaluate import boxed_answer, evaluate_levels, majority
+from rzero_bench.micro.recipe import (
+    DEFAULT_MINUTES,
+    MICRO_SIZES,
+    NOMINAL_TOKENS_PER_S,
+    PHASE2_SHARE,
+    RECIPE_VERSION,
+    MicroRecipe,
+    PhaseSpec,
+    make_recipe,
+)
+from rzero_bench.micro.train import ProgressCallback, auto_threads, train_phase
+from rzero_bench.prompts import load_prompt
 from rzero_bench.training.tiny import (
     CHAT_TEMPLATE,
     IM_END,
-    IM_START,
     PAD_TOKEN,
     SPECIAL_TOKENS,
-    ModelSize,
     build_cached,
     build_tokenizer,
     init_model,
@@ -69,98 +85,51 @@ from rzero_bench.training.tiny import (
     save_model_and_tokenizer,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+__all__ = [
+    # the build (this module)
+    "META_FILE",
+    "PHASE1_FILE",
+    "build_micro",
+    "micro_model_dir",
+    "pretrain_command",
+    "pretrain_micro",
+    "read_meta",
+    # re-exported from recipe, corpus, train and evaluate (their import paths before the split)
+    "DEFAULT_MINUTES",
+    "MICRO_SIZES",
+    "NOMINAL_TOKENS_PER_S",
+    "PHASE2_SHARE",
+    "RECIPE_VERSION",
+    "Encoder",
+    "MicroRecipe",
+    "PhaseSpec",
+    "ProgressCallback",
+    "auto_threads",
+    "boxed_answer",
+    "corpus_fingerprint",
+    "evaluate_levels",
+    "example_stream",
+    "majority",
+    "make_recipe",
+    "pack_batches",
+    "tokenizer_corpus",
+    "train_phase",
+]
 
-RECIPE_VERSION = 1
+# names the module had before the split (tests use them)
+_examples = example_stream
+_batches = pack_batches
+_Encoder = Encoder
+_train_phase = train_phase
+
 META_FILE = "micro_meta.json"
-
-# Micro model shapes. "s": hidden 128, 5 layers (~1.05M params with the 512 vocabulary).
-MICRO_SIZES: dict[str, ModelSize] = {
-    "s": ModelSize(128, 5, 4, 2, 32, 384, target_params=1_000_000, max_position_embeddings=1024),
-    "m": ModelSize(256, 5, 4, 2, 64, 704, target_params=4_000_000, max_position_embeddings=1024),
-}
-# Nominal training throughput on 2 unloaded cores (tokens/s), used only to turn minutes into steps.
-NOMINAL_TOKENS_PER_S: dict[str, float] = {"s": 12_500.0, "m": 5_800.0}
+PHASE1_FILE = "micro_phase1.json"
 
 
-@dataclass(frozen=True)
-class PhaseSpec:
-    """One training phase: steps, learning rate schedule and corpus mix."""
-
-    steps: int
-    lr: float
-    warmup: int
-    direct_fraction: float  # share of solver turns answered directly (no steps)
-    challenger_fraction: float = 0.10
-    min_lr_ratio: float = 0.1
-
-
-@dataclass(frozen=True)
-class MicroRecipe:
-    """Everything that determines a micro base model (its hash names the cache directory)."""
-
-    size: str
-    seed: int
-    phase1: PhaseSpec
-    phase2: PhaseSpec
-    vocab_size: int = 512
-    block_len: int = 256
-    batch_blocks: int = 16
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    level_weights: tuple[float, ...] = arith.PRETRAIN_LEVEL_WEIGHTS
-    eval_per_level: int = 40
-    eval_samples: int = 8
-    eval_temperature: float = 1.0
-    eval_max_tokens: int = 64
-
-    @property
-    def tokens_per_step(self) -> int:
-        return self.block_len * self.batch_blocks
-
-
-DEFAULT_MINUTES = 9.5  # training time at the nominal rate; + tokenizer and evaluation <= 10 min
-PHASE2_SHARE = 2.0 / 9.5  # two minutes of latent-reasoning tuning in 9.5
-
-
-def make_recipe(
-    size: str = "s",
-    seed: int = 0,
-    minutes: float | None = None,
-    *,
-    phase1_steps: int | None = None,
-    phase2_steps: int | None = None,
-    eval_per_level: int | None = None,
-) -> MicroRecipe:
-    """The recipe for ``size``/``seed``; ``minutes`` (nominal) or explicit step counts override the budget."""
-    if size not in MICRO_SIZES:
-        raise UserError(f"unknown micro model size {size!r}; valid sizes: {', '.join(MICRO_SIZES)}")
-    if minutes is not None and not (0 < minutes <= 600):
-        raise UserError(f"--minutes must be in (0, 600], got {minutes}")
-    base = MicroRecipe(
-        size=size, seed=seed, phase1=PhaseSpec(1, 2e-3, 1, 0.0), phase2=PhaseSpec(1, 3e-4, 1, 0.6)
-    )
-    total = (minutes if minutes is not None else DEFAULT_MINUTES) * 60 * NOMINAL_TOKENS_PER_S[size]
-    steps = max(2, int(total // base.tokens_per_step))
-    s2 = max(1, round(steps * PHASE2_SHARE))
-    s1 = max(1, steps - s2)
-    if phase1_steps is not None:
-        s1 = phase1_steps
-    if phase2_steps is not None:
-        s2 = phase2_steps
-    if s1 < 1 or s2 < 0:
-        raise UserError("phase1_steps must be >= 1 and phase2_steps >= 0")
-    return MicroRecipe(
-        size=size,
-        seed=seed,
-        phase1=PhaseSpec(steps=s1, lr=2e-3, warmup=min(50, max(1, s1 // 10)), direct_fraction=0.0),
-        phase2=PhaseSpec(steps=s2, lr=1e-3, warmup=min(10, max(1, s2 // 10)), direct_fraction=0.6),
-        eval_per_level=base.eval_per_level if eval_per_level is None else eval_per_level,
-    )
-
-
+# ----------------------------------------------------------------------------- cache keys
 def _recipe_dict(recipe: MicroRecipe) -> dict[str, Any]:
+    """What the cache key hashes: the recipe's fields, the model shape, the prompts, a hash of the
+    generated corpus, the chat template, the special tokens and the library versions."""
     return {
         "recipe_version": RECIPE_VERSION,
         "kind": "micro",
@@ -180,288 +149,6 @@ def micro_model_dir(recipe: MicroRecipe, home: Path | None = None) -> Path:
     return Path(home or rzero_home()) / "models" / f"micro-{recipe.size}-s{recipe.seed}-{h}"
 
 
-# ----------------------------------------------------------------------------- corpus
-def _chatml(messages: Sequence[dict[str, str]], completion: str) -> str:
-    """Plain ChatML text for training the tokenizer (the model's inputs use the real template)."""
-    turns = "".join(f"{IM_START}{m['role']}\n{m['content']}{IM_END}\n" for m in messages)
-    return f"{turns}{IM_START}assistant\n{completion}{IM_END}\n"
-
-
-def _examples(
-    rng: random.Random, phase: PhaseSpec, weights: Sequence[float], exclude: frozenset[str]
-) -> Iterator[tuple[str, str | None, str]]:
-    """Endless (role, question or None, completion) stream for one phase."""
-    uniform = (1.0,) * len(arith.LEVELS)
-    solver_stream = arith.iter_problems(rng, weights, exclude)
-    challenger_stream = arith.iter_problems(rng, uniform, exclude)
-    while True:
-        if rng.random() < phase.challenger_fraction:
-            p = next(challenger_stream)
-            yield "challenger", None, arith.challenger_example(p)
-        else:
-            p = next(solver_stream)
-            direct = rng.random() < phase.direct_fraction
-            yield "solver", p.question, arith.direct_solution(p) if direct else arith.worked_solution(p)
-
-
-def tokenizer_corpus(seed: int, n: int = 4000) -> list[str]:
-    """Deterministic ChatML texts (solver and challenger turns) to train the micro tokenizer on."""
-    rng = random.Random(f"rzero-micro/tokenizer/{seed}")
-    sp, cp = load_prompt("solver"), load_prompt("challenger")
-    mixed = PhaseSpec(steps=1, lr=0.0, warmup=1, direct_fraction=0.5)
-    stream = _examples(rng, mixed, arith.PRETRAIN_LEVEL_WEIGHTS, frozenset())
-    out = []
-    for _ in range(n):
-        role, q, completion = next(stream)
-        msgs = challenger_messages(cp) if role == "challenger" else solver_messages(sp, q or "")
-        out.append(_chatml(msgs, completion))
-    return out
-
-
-def corpus_fingerprint(seed: int) -> str:
-    """Hash of generated text that changes whenever the corpus or held-out generators change."""
-    from rzero_bench.store import sha256_text
-
-    held = sorted(arith.heldout_expressions())
-    return sha256_text("\n".join(tokenizer_corpus(seed) + held))[:16]
-
-
-class _Encoder:
-    """Renders and tokenizes examples exactly as the hf backend does (prompt ids + completion ids)."""
-
-    def __init__(self, tokenizer: PreTrainedTokenizerFast) -> None:
-        from rzero_bench.backends.base import render_chat
-
-        self.tok = tokenizer
-        self.render_chat = render_chat
-        self.sp = load_prompt("solver")
-        self.eos = int(tokenizer.convert_tokens_to_ids(IM_END))  # type: ignore[arg-type]
-        prompt, _ = render_chat(tokenizer, challenger_messages(load_prompt("challenger")))
-        self.challenger_ids = self._ids(prompt)
-
-    def _ids(self, text: str) -> list[int]:
-        return list(self.tok(text, add_special_tokens=False)["input_ids"])
-
-    def encode(self, role: str, question: str | None, completion: str) -> tuple[list[int], list[int]]:
-        if role == "challenger":
-            prompt_ids = self.challenger_ids
-        else:
-            prompt, _ = self.render_chat(self.tok, solver_messages(self.sp, question or ""))
-            prompt_ids = self._ids(prompt)
-        return prompt_ids, self._ids(completion) + [self.eos]
-
-
-def _batches(
-    encoder: _Encoder, examples: Iterator[tuple[str, str | None, str]], recipe: MicroRecipe, pad_id: int
-) -> Iterator[tuple[list[list[int]], list[list[int]], int]]:
-    """Blocks of whole examples packed to ``block_len``: (input ids, labels, loss tokens) per step."""
-    pending: tuple[list[int], list[int]] | None = None
-    while True:
-        inputs: list[list[int]] = []
-        labels: list[list[int]] = []
-        n_loss = 0
-        for _ in range(recipe.batch_blocks):
-            ids: list[int] = []
-            lab: list[int] = []
-            while True:
-                if pending is None:
-                    pending = encoder.encode(*next(examples))
-                prompt_ids, comp_ids = pending
-                n = len(prompt_ids) + len(comp_ids)
-                if n > recipe.block_len:  # cannot fit any block: skip it
-                    pending = None
-                    continue
-                if len(ids) + n > recipe.block_len:
-                    break
-                ids += prompt_ids + comp_ids
-                lab += [-100] * len(prompt_ids) + comp_ids
-                n_loss += len(comp_ids)
-                pending = None
-            pad = recipe.block_len - len(ids)
-            inputs.append(ids + [pad_id] * pad)
-            labels.append(lab + [-100] * pad)
-        yield inputs, labels, n_loss
-
-
-# ----------------------------------------------------------------------------- training
-def auto_threads() -> int:
-    """Torch threads for this moment: ``$RZERO_THREADS`` if set, else all cores unless the machine is busy.
-
-    On a loaded machine (1-minute load average >= cores) one thread is several times faster than
-    two: OpenMP threads spin waiting for cores other processes hold. The thread count does not
-    change the results of this model's kernels (checked: identical weights with 1 and 2 threads).
-    """
-    env = os.environ.get("RZERO_THREADS")
-    if env:
-        return max(1, int(env))
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # pragma: no cover - platforms without getloadavg
-        return cores
-    return 1 if load >= cores else cores
-
-
-ProgressCallback = Callable[[str, int, int, float], None]  # (phase, step, total steps, loss)
-
-
-def _lr_at(step: int, phase: PhaseSpec) -> float:
-    if step < phase.warmup:
-        return phase.lr * (step + 1) / phase.warmup
-    t = (step - phase.warmup) / max(1, phase.steps - phase.warmup)
-    floor = phase.lr * phase.min_lr_ratio
-    return floor + (phase.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
-def _train_phase(
-    model: PreTrainedModel,
-    encoder: _Encoder,
-    recipe: MicroRecipe,
-    phase: PhaseSpec,
-    name: str,
-    exclude: frozenset[str],
-    pad_id: int,
-    progress: ProgressCallback | None,
-) -> dict[str, Any]:
-    import torch
-
-    if phase.steps == 0:
-        return {"steps": 0, "tokens": 0, "loss_tokens": 0, "wall_time_s": 0.0, "loss_curve": []}
-    rng = random.Random(f"rzero-micro/{name}/{recipe.seed}")
-    batches = _batches(encoder, _examples(rng, phase, recipe.level_weights, exclude), recipe, pad_id)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=phase.lr,
-        betas=(0.9, 0.95),
-    )
-    model.train()
-    t0 = time.perf_counter()
-    curve: list[list[float]] = []
-    loss_tokens = 0
-    window: list[float] = []
-    every = max(1, phase.steps // 50)
-    for step in range(phase.steps):
-        if step % 25 == 0:
-            torch.set_num_threads(auto_threads())
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step, phase)
-        inputs, labels, n_loss = next(batches)
-        loss_tokens += n_loss
-        out = model(input_ids=torch.tensor(inputs), labels=torch.tensor(labels))
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        window.append(float(out.loss.detach()))
-        if (step + 1) % every == 0 or step + 1 == phase.steps:
-            mean = sum(window) / len(window)
-            curve.append([step + 1, round(mean, 4)])
-            window = []
-            if progress is not None:
-                progress(name, step + 1, phase.steps, mean)
-    model.eval()
-    wall = time.perf_counter() - t0
-    tokens = phase.steps * recipe.tokens_per_step
-    return {
-        "steps": phase.steps,
-        "tokens": tokens,
-        "loss_tokens": loss_tokens,
-        "wall_time_s": round(wall, 2),
-        "tokens_per_s": round(tokens / max(wall, 1e-9), 1),
-        "lr": phase.lr,
-        "direct_fraction": phase.direct_fraction,
-        "loss_curve": curve,
-    }
-
-
-# ----------------------------------------------------------------------------- evaluation
-_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
-
-
-def boxed_answer(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (no nesting needed for integer answers), stripped."""
-    found = _BOXED.findall(text)
-    return found[-1].strip() if found else None
-
-
-def majority(answers: Sequence[str | None]) -> str | None:
-    """Most common non-None answer (ties: the one seen first); None when there is none."""
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return None
-    best = max(counts.values())
-    return next(a for a in answers if a is not None and counts[a] == best)
-
-
-def evaluate_levels(
-    model_dir: Path,
-    docs: Sequence[dict[str, Any]],
-    *,
-    samples: int = 8,
-    temperature: float = 1.0,
-    max_tokens: int = 64,
-    seed: int = 0,
-    batch_size: int = 128,
-) -> dict[str, dict[str, float]]:
-    """Greedy accuracy and maj@``samples`` accuracy per level (``"L1"``...) with the hf backend.
-
-    Also reports the share of greedy answers written without steps (``greedy_direct``) and
-    the mean per-sample accuracy (``mean@samples``).
-    """
-    from rzero_bench.backends.hf import HFGenerator
-    from rzero_bench.records import GenerationRequest, SamplingParams
-
-    sp = load_prompt("solver")
-    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=max_tokens, seed=seed)
-    sampled = SamplingParams(n=samples, temperature=temperature, max_tokens=max_tokens, seed=seed)
-    reqs_g = [
-        GenerationRequest(tuple(solver_messages(sp, str(d["question"]))), greedy, str(d["id"])) for d in docs
-    ]
-    reqs_s = [
-        GenerationRequest(
-            tuple(solver_messages(sp, str(d["question"]))), replace(sampled, seed=seed + i), str(d["id"])
-        )
-        for i, d in enumerate(docs)
-    ]
-    import torch
-
-    torch.set_num_threads(auto_threads())
-    with HFGenerator(model_dir, device="cpu", dtype="float32", batch_size=batch_size) as gen:
-        out_g = gen.generate(reqs_g)
-        out_s = gen.generate(reqs_s)
-    rows: dict[str, list[tuple[bool, bool, float, bool]]] = {}
-    for d, g, s in zip(docs, out_g, out_s, strict=True):
-        ref = str(d["answer"])
-        answers = [boxed_answer(t) for t in s.texts]
-        greedy_text = g.texts[0]
-        rows.setdefault(f"L{d['level']}", []).append(
-            (
-                boxed_answer(greedy_text) == ref,
-                majority(answers) == ref,
-                sum(a == ref for a in answers) / len(answers),
-                " = " not in greedy_text,
-            )
-        )
-    table: dict[str, dict[str, float]] = {}
-    for level in sorted(rows):
-        r = rows[level]
-        n = len(r)
-        table[level] = {
-            "n": n,
-            "greedy": round(sum(x[0] for x in r) / n, 4),
-            f"maj@{samples}": round(sum(x[1] for x in r) / n, 4),
-            f"mean@{samples}": round(sum(x[2] for x in r) / n, 4),
-            "greedy_direct": round(sum(x[3] for x in r) / n, 4),
-        }
-    return table
-
-
-# ----------------------------------------------------------------------------- build
-PHASE1_FILE = "micro_phase1.json"
-
-
 def _phase1_recipe_dict(recipe: MicroRecipe) -> dict[str, Any]:
     """The part of the recipe phase 1 depends on (phase 2 and the evaluation settings left out)."""
     d = _recipe_dict(recipe)
@@ -475,6 +162,7 @@ def _phase1_dir(recipe: MicroRecipe, home: Path | None) -> Path:
     return Path(home or rzero_home()) / "models" / f"micro-phase1-{recipe.size}-s{recipe.seed}-{h}"
 
 
+# ----------------------------------------------------------------------------- build
 def _build_phase1(
     recipe: MicroRecipe, home: Path | None, exclude: frozenset[str], progress: ProgressCallback | None
 ) -> Path:
@@ -499,8 +187,8 @@ def _build_phase1(
         model = init_model(config, seed=recipe.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
-            stats = _train_phase(
-                model, _Encoder(tokenizer), recipe, recipe.phase1, "phase1", exclude, pad_id, progress
+            stats = train_phase(
+                model, Encoder(tokenizer), recipe, recipe.phase1, "phase1", exclude, pad_id, progress
             )
         save_model_and_tokenizer(model, tokenizer, tmp)
         atomic_write_json(tmp / PHASE1_FILE, {"recipe": d, "phase1": stats})
@@ -561,10 +249,10 @@ def build_micro(
         model: Any = AutoModelForCausalLM.from_pretrained(phase1_dir, dtype=torch.float32)
         eos_id = int(tokenizer.convert_tokens_to_ids(IM_END))
         pad_id = int(tokenizer.convert_tokens_to_ids(PAD_TOKEN))
-        encoder = _Encoder(tokenizer)
+        encoder = Encoder(tokenizer)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
-            phases["phase2"] = _train_phase(
+            phases["phase2"] = train_phase(
                 model, encoder, recipe, recipe.phase2, "phase2", exclude, pad_id, progress
             )
         model.generation_config = GenerationConfig(eos_token_id=[eos_id, pad_id], pad_token_id=pad_id)
