@@ -10,8 +10,9 @@ task's grader and returns the :class:`~rzero_bench.records.Vote`.
 
 The ``votes`` stage (:mod:`rzero_bench.stages.votes`) builds the solver's dataset with it. The
 challenger's reward inside GRPO (:class:`rzero_bench.training.rewards.ChallengerReward`) asks the
-solver and votes the same way, per training batch, with its own batch-level seed and distinct
-questions only.
+solver and votes the same way (solver prompt, last ``\\boxed{}``, ``vote``) but per training batch:
+distinct questions only, one seed per batch and its own ``top_p``. This module sits below the
+training layer so that reward could call it too.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def self_consistency(
     requests = [
         GenerationRequest(
             messages=tuple(solver_messages(solver_prompt, q.text)),
-            params=SamplingParams(n=m, temperature=temperature, top_p=1.0, max_tokens=max_tokens,
-                                  seed=(seed + i) % (2**31)),
+            params=SamplingParams(
+                n=m, temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=(seed + i) % (2**31)
+            ),
             id=q.id,
         )
         for i, q in enumerate(questions)
@@ -64,7 +66,9 @@ def self_consistency(
             ntok = g.completion_tokens[j] if j < len(g.completion_tokens) else 0
             tokens += ntok
             fr = g.finish_reasons[j] if j < len(g.finish_reasons) else "stop"
-            attempts.append(Attempt(question_id=q.id, index=j, completion=text, answer=ans, finish_reason=fr, tokens=ntok))
+            attempts.append(
+                Attempt(question_id=q.id, index=j, completion=text, answer=ans, finish_reason=fr, tokens=ntok)
+            )
             answers.append(ans)
         votes.append(vote(q.id, answers, kind=kind, none_is_answer=none_is_answer))
     return attempts, votes, tokens
