@@ -144,7 +144,11 @@ class StageContext:
 
     def generator(self, model_path: str, *, role: str = "solver") -> Any:
         """A context-managed :class:`~rzero_bench.backends.base.Generator` for ``model_path`` on the
-        configured ``layout.generation_backend``."""
+        configured ``layout.generation_backend``.
+
+        ``role="reward"``: the solver inside the challenger's reward, served next to challenger GRPO
+        (on ``layout.serve_gpus``, with ``shared_gpu_memory_utilization`` when it shares their GPUs);
+        other stages only sample and serve on ``layout.sampling_gpus`` (:meth:`serve_options`)."""
         from rzero_bench.backends import make_generator
 
         lay = self.cfg.layout
@@ -153,11 +157,30 @@ class StageContext:
                 raise UserError("layout.generation_backend is openai but layout.solver_server_url is not set")
             return make_generator("openai", model_path, base_url=lay.solver_server_url, api_key_env=lay.api_key_env)
         if lay.generation_backend == "served":
-            return make_generator("served", model_path, command=lay.serve_command, gpus=lay.serve_gpus,
+            return make_generator("served", model_path, command=lay.serve_command, **self.serve_options(during_training=role == "reward"),
                                   api_key_env=lay.api_key_env)
         if lay.generation_backend == "vllm":
             return make_generator("vllm", model_path, gpu_memory_utilization=lay.gpu_memory_utilization)
         return make_generator("hf", model_path, batch_size=self.cfg.eval.batch_size, threads=lay.cpu_threads)
+
+    def serve_options(self, during_training: bool = False) -> dict[str, Any]:
+        """``served`` backend options from the layout: GPUs, vLLM memory share, max_model_len, and
+        requests in flight (``serve_concurrency``, else 256 per serving GPU for vLLM, whose engines
+        run up to 256 sequences each by default; queued requests wait, hence the 1-hour timeout)."""
+        lay = self.cfg.layout
+        gpus = lay.serve_gpus if during_training else (lay.sampling_gpus or lay.serve_gpus)
+        ids = {g.strip() for g in (gpus or "").split(",") if g.strip()}
+        trains = {g.strip() for g in (lay.challenger_gpus or "").split(",") if g.strip()}
+        share = (lay.shared_gpu_memory_utilization if during_training and ids & trains
+                 else lay.serve_gpu_memory_utilization)
+        opts: dict[str, Any] = {"gpus": gpus, "max_model_len": lay.max_model_len, "gpu_memory_utilization": share}
+        if lay.serve_concurrency:
+            opts["concurrency"] = lay.serve_concurrency
+        elif getattr(lay, "serve_engine", "vllm") == "vllm":
+            opts["concurrency"] = 256 * max(1, len(ids))
+        if getattr(lay, "serve_engine", "vllm") == "vllm":
+            opts["timeout"] = 3600.0
+        return opts
 
     # ---- progress display
     def progress(self, description: str, total: int) -> Any:
@@ -199,22 +222,17 @@ class StageContext:
         lay = self.cfg.layout
         gpus = lay.challenger_gpus if role == "challenger" else lay.solver_gpus
         return run_launched(spec, p.it / f".{role}_launch.json", lay.accelerate_config or "", gpus=gpus,
-                            prefix=lay.launch_prefix)
+                            prefix=lay.launch_prefix, nodes=lay.nodes)
 
 
 # --------------------------------------------------------------------------- helpers for the GRPO stages
 def role_settings(cfg: RunConfig, role: str, seed: int) -> Any:
     """Map a role's config (``cfg.challenger`` or ``cfg.solver``) onto the trainer's plain
-    :class:`~rzero_bench.training.grpo.GRPOSettings`."""
+    :class:`~rzero_bench.training.grpo.GRPOSettings` (batch split, clipping, checkpointing, the
+    layout's colocated vLLM share)."""
     from rzero_bench.training.grpo import GRPOSettings
 
-    rc = getattr(cfg, role)
-    return GRPOSettings(
-        lr=rc.lr, beta=rc.beta, num_generations=rc.num_generations, prompts_per_step=rc.prompts_per_step,
-        max_steps=rc.max_steps, max_completion_length=rc.max_completion_length, temperature=rc.temperature,
-        top_p=rc.top_p, loss_type=rc.loss_type, gradient_accumulation_steps=rc.gradient_accumulation_steps,
-        seed=seed, use_vllm=cfg.layout.trainer_use_vllm, extra=dict(rc.extra),
-    )
+    return GRPOSettings.from_role(cfg, role, seed)
 
 
 def stats_dict(stats: Any) -> dict[str, Any]:

@@ -45,10 +45,11 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
     settings = role_settings(cfg, "challenger", stage_seed(cfg.seed, p.k, "challenger"))
     common = {"model_path": ctx.model_for("challenger", p.k - 1), "out_dir": out, "settings": settings,
               "solver_prompt": ctx.prompts["solver"], "challenger_prompt": ctx.prompts["challenger"],
-              "m": cfg.selfplay.m, "reward_options": reward_options(cfg), "log_path": log_path}
+              "m": cfg.selfplay.reward_m or cfg.selfplay.m, "reward_options": reward_options(cfg),
+              "log_path": log_path}
     stats: Any
     if cfg.layout.accelerate_config and cfg.layout.generation_backend == "served":
-        with ctx.generator(solver_path) as served:
+        with ctx.generator(solver_path, role="reward") as served:
             spec = {"backend": "openai", "model": "solver",
                     "options": {"base_url": f"http://127.0.0.1:{served.port}/v1", "api_key_env": cfg.layout.api_key_env}}
             stats = ctx.launch("challenger", p, common, solver_backend=spec)
@@ -57,7 +58,7 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
     else:
         from rzero_bench.training.grpo import train_challenger
 
-        with ctx.generator(solver_path) as solver:
+        with ctx.generator(solver_path, role="reward") as solver:
             stats = train_challenger(solver=solver, progress=ctx.train_progress("challenger GRPO"), **common)
     return {"outputs": [p.rel(out), p.rel(log_path)], **stats_dict(stats),
             "inputs": {"challenger": str(common["model_path"]), "solver": solver_path}}
@@ -69,6 +70,7 @@ def reward_options(cfg: RunConfig) -> dict[str, Any]:
     return {"variant": sp.reward_variant, "format_penalty": sp.format_penalty, "lam": sp.lam,
             "threshold": sp.bleu_threshold, "require_boxed": sp.require_boxed, "none_is_answer": sp.none_is_answer,
             "temperature": sp.solver_temperature, "max_tokens": sp.solver_max_tokens, "kind": sp.grader,
+            "top_k": sp.solver_top_k,
             "reward_sign": -1.0 if cfg.controls.flip_challenger_reward else 1.0}
 
 

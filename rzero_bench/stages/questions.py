@@ -8,7 +8,7 @@ well-formed challenger questions (ids ``it<k>-q<nnnnn>``, numbered over all N co
 gap marks a malformed one), then the probe questions (``source = "probe:<task>"``).
 
 Sampling: ``ceil(N / 8)`` requests of up to 8 completions each from the challenger prompt, at
-``selfplay.question_temperature``, ``top_p = 1``, request i seeded ``(stage_seed + i) mod 2^31``.
+``selfplay.question_temperature``, ``top_p = selfplay.question_top_p`` (official: 0.95), request i seeded ``(stage_seed + i) mod 2^31``.
 A completion is well-formed when it has a non-blank ``<question>...</question>`` block
 (:func:`rzero_bench.parsing.extract_question`); the challenger's own answer is the last
 ``\\boxed{}`` after the block.
@@ -36,7 +36,7 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
     requests = [
         GenerationRequest(messages=msgs, id=f"c{i}",
                           params=SamplingParams(n=min(per_req, sp.num_questions - i * per_req),
-                                                temperature=sp.question_temperature, top_p=1.0,
+                                                temperature=sp.question_temperature, top_p=sp.question_top_p,
                                                 max_tokens=sp.question_max_tokens, seed=(seed + i) % (2**31)))
         for i in range(nreq)
     ]

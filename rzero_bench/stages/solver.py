@@ -48,7 +48,8 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
     settings = role_settings(cfg, "solver", stage_seed(cfg.seed, p.k, "solver"))
     common = {"model_path": ctx.model_for("solver", p.k - 1), "out_dir": out, "settings": settings,
               "solver_prompt": ctx.prompts["solver"],
-              "reward_options": {"format_weight": cfg.solver.format_weight, "kind": cfg.selfplay.grader}}
+              "reward_options": {"format_weight": cfg.solver.format_weight, "kind": cfg.selfplay.grader,
+                                 "format_regex": cfg.solver.format_regex}}
     stats: Any
     if cfg.layout.accelerate_config:
         stats = ctx.launch("solver", p, common, dataset_path=str(p.it / "solver_dataset.jsonl"))

@@ -7,7 +7,7 @@ Writes: ``iter_<k>/attempts.jsonl`` (m :class:`~rzero_bench.records.Attempt` per
 agreement ``p_hat = count(majority) / m`` and the answer clusters).
 
 Sampling and voting are :func:`rzero_bench.selfconsistency.self_consistency` with
-``m = selfplay.m`` at ``selfplay.solver_temperature``; answers are grouped by
+``m = selfplay.m`` at ``selfplay.solver_temperature`` (top-k ``selfplay.solver_top_k``, official 40); answers are grouped by
 ``selfplay.grader``-equivalence; with ``selfplay.none_is_answer`` a sample without an answer votes
 for the string "None" (the official code's behaviour). The manifest records ``no_answer_rate``, the share of
 samples without a ``\\boxed{}`` answer.
@@ -16,6 +16,7 @@ samples without a ``\\boxed{}`` answer.
 from __future__ import annotations
 
 from rzero_bench.records import Question
+from rzero_bench.sampling import with_top_k
 from rzero_bench.selfconsistency import self_consistency
 from rzero_bench.stages._context import IterPaths, StageContext, StageResult, stage_seed
 from rzero_bench.store import atomic_write_jsonl, read_jsonl
@@ -30,7 +31,7 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
     with ctx.generator(solver_path) as gen, ctx.progress("votes", len(questions)) as prog:
         task = prog.add_task(f"solver_{p.k - 1} × {sp.m} samples", total=len(questions))
         attempts, votes, tokens = self_consistency(
-            gen, questions, solver_prompt=ctx.prompts["solver"], m=sp.m, temperature=sp.solver_temperature,
+            with_top_k(gen, sp.solver_top_k), questions, solver_prompt=ctx.prompts["solver"], m=sp.m, temperature=sp.solver_temperature,
             max_tokens=sp.solver_max_tokens, seed=stage_seed(cfg.seed, p.k, "votes"), kind=sp.grader,
             none_is_answer=sp.none_is_answer, progress=lambda n: prog.advance(task, n))
     a_path, v_path = p.it / "attempts.jsonl", p.it / "votes.jsonl"

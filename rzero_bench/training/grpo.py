@@ -470,22 +470,6 @@ def _option(options: Any, name: str, default: Any) -> Any:
     return getattr(options, name, default)
 
 
-class _TopK:
-    """A generator whose requests all sample with top-k = ``k`` (the official solver sampling)."""
-
-    def __init__(self, inner: Generator, k: int) -> None:
-        self.inner, self.k = inner, k
-        self.model_id = getattr(inner, "model_id", "")
-        self.name = getattr(inner, "name", "")
-
-    def generate(self, requests: Sequence[Any], progress: Any = None) -> list[Any]:
-        changed = [dataclasses.replace(r, params=dataclasses.replace(r.params, top_k=self.k)) for r in requests]
-        return list(self.inner.generate(changed, progress=progress))
-
-    def close(self) -> None:  # the caller owns the inner generator
-        return None
-
-
 def train_challenger(
     *,
     model_path: str | os.PathLike[str],
@@ -521,7 +505,9 @@ def train_challenger(
     rows = [{"prompt": _prompt(tokenizer, challenger_messages(prompt))} for _ in range(n_rows)]
     top_k = solver_top_k if solver_top_k is not None else _option(reward_options, "top_k", 0)
     if top_k:
-        solver = _TopK(solver, int(top_k))
+        from rzero_bench.sampling import with_top_k
+
+        solver = with_top_k(solver, int(top_k))
     reward = ChallengerReward(
         solver=solver,
         solver_prompt=solver_prompt,
