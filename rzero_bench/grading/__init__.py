@@ -38,8 +38,9 @@ from concurrent.futures import Future
 from typing import Any
 
 from rzero_bench.errors import UserError
-from rzero_bench.grading._pool import WorkerPool
-from rzero_bench.grading.fastmath import Fingerprint, decide_fast, fingerprint
+from rzero_bench.grading._pool import GraderUnavailable, WorkerPool
+from rzero_bench.grading.cheap import cached_fingerprint, cached_info, decide_pair
+from rzero_bench.grading.fastmath import decide_fast
 from rzero_bench.grading.normalize import (
     MathInfo,
     bbeh_match,
@@ -49,7 +50,6 @@ from rzero_bench.grading.normalize import (
     decide_math,
     exact_key,
     greedy_classes,
-    math_info,
     order_classes,
     prepare_for_math_verify,
     strip_percent,
@@ -57,6 +57,7 @@ from rzero_bench.grading.normalize import (
 from rzero_bench.records import GradeKind, Verdict
 
 __all__ = [
+    "GraderUnavailable",
     "grade",
     "grade_many",
     "equivalence_classes",
@@ -127,14 +128,14 @@ def _cheap(reference: str, prediction: str | None, kind: str) -> Verdict | None:
         )
     if reference.strip() == prediction.strip():
         return Verdict(correct=True, method="exact")
-    ri, pi = math_info(reference), math_info(prediction)
+    ri, pi = cached_info(reference), cached_info(prediction)
     bare = strip_percent(prediction)
-    if bare is not None and strip_percent(reference) is None and decide_math(ri, math_info(bare)):
+    if bare is not None and strip_percent(reference) is None and decide_math(ri, cached_info(bare)):
         # "4.2\\%" for a reference "4.2" whose unit (%) is stated separately (OlympiadBench)
         return Verdict(correct=True, method="percent")
     decided = decide_math(ri, pi)
     if decided is None:
-        decided = decide_fast(fingerprint(reference), fingerprint(prediction))
+        decided = decide_fast(cached_fingerprint(reference), cached_fingerprint(prediction))
         if decided is None:
             return None
         return Verdict(correct=decided, method="fingerprint")
@@ -188,6 +189,8 @@ def grade_many(
         for part, group, fut in jobs:
             try:
                 results = fut.result()
+            except GraderUnavailable:
+                raise
             except Exception as exc:  # noqa: BLE001 - one bad job never sinks the batch
                 results = [("error", None, str(exc)[:300])] * len(part)
             for pred_s, res in zip(part, results, strict=True):
@@ -208,7 +211,7 @@ def _buckets(answers: Sequence[str], kind: str) -> tuple[list[list[int]], list[s
         if a is None:
             key = "\0none"
         elif kind == "math":
-            key = math_info(a).key
+            key = cached_info(a).key
         elif kind == "choice":
             letter = choice_key(a)
             key = "c:" + letter if letter is not None else "x:" + exact_key(a)
@@ -240,7 +243,9 @@ class _Pending:
             assert self.future is not None
             try:
                 classes = self.future.result()
-            except Exception:  # noqa: BLE001 - fall back to the normalised buckets
+            except GraderUnavailable:
+                raise
+            except Exception:  # noqa: BLE001 - a timed-out set keeps its normalised buckets
                 classes = [[b] for b in range(len(self.buckets))]
         return order_classes([[i for b in cls for i in self.buckets[b]] for cls in classes])
 
@@ -258,20 +263,13 @@ def _start_clustering(answers: Sequence[str], kind: str, timeout: float) -> _Pen
     if kind != "math":
         return _Pending(buckets, [[b] for b in range(len(buckets))], None)
     reps = [answers[b[0]] for b in buckets]
-    infos = [math_info(r) if r is not None else MathInfo("\0none", "empty") for r in reps]
-    prints: dict[int, Fingerprint | None] = {}
+    infos = [cached_info(r) if r is not None else MathInfo("\0none", "empty") for r in reps]
     undecided = False
-
-    def fp(i: int) -> Fingerprint | None:
-        if i not in prints:
-            prints[i] = fingerprint(reps[i]) if reps[i] is not None else None
-        return prints[i]
 
     def cheap(r: int, i: int) -> bool:
         nonlocal undecided
-        d = decide_math(infos[r], infos[i])
-        if d is None:
-            d = decide_fast(fp(r), fp(i))
+        a, b = reps[r], reps[i]
+        d = decide_pair(a, b) if a is not None and b is not None else decide_math(infos[r], infos[i])
         if d is None:
             undecided = True
             return False

@@ -1,11 +1,21 @@
 """A pool of killable worker processes with a hard wall-clock timeout per item.
 
 One dispatcher thread owns the workers; callers (any thread) submit jobs and wait on futures.
-Workers are started with ``spawn``; after the first kill a hot spare (already importing
-math-verify) is kept, so replacing a killed worker does not wait for a sympy import. Each worker publishes the step it is
-executing in a shared array; when a step outlives its deadline the worker is killed (SIGKILL),
-replaced, and the job is resubmitted with that step marked ``timeout`` (a crash marks it
-``error``), so one pathological string never blocks the others.
+Workers are started with ``spawn``. Each worker publishes the step it is executing in a shared
+array; when a step outlives its deadline the worker is killed (SIGKILL), replaced, and the job is
+resubmitted with that step marked ``timeout`` (a crash marks it ``error``), so one pathological
+string never blocks the others.
+
+Warm workers. A worker reports ``ready`` once math-verify is imported and ``warm`` once it has
+parsed one answer of each common shape (``_worker._WARM_UP``; the first parse of a shape loads
+lazily imported parts of sympy). The first workers of a pool take jobs as soon as they are ready.
+After the first kill a hot spare is kept; a killed worker's replacement (the spare, or a fresh
+worker) takes no job until it is warm, so a job's timeout never pays for a replacement's start-up:
+while no worker can take it, a job waits in the queue.
+
+A missing or broken math-verify is an error, never a degraded grader: a worker that cannot import
+it says so in its ``ready`` message, and from then on every queued and every later job fails with
+:class:`GraderUnavailable`, a one-line :class:`~rzero_bench.errors.UserError`.
 """
 
 from __future__ import annotations
@@ -22,8 +32,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
+from rzero_bench.errors import UserError
+
 _READY_TIMEOUT = 120.0  # seconds a fresh worker may take to import math-verify
 _MAX_CRASHES = 3
+
+
+class GraderUnavailable(UserError):
+    """math-verify cannot run in the grading workers (not installed, or its import fails)."""
 
 
 @dataclass
@@ -38,7 +54,7 @@ class _Job:
 
 
 class _Worker:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, replacement: bool = False) -> None:
         from rzero_bench.grading._worker import worker_main
 
         self.cursor = ctx.RawArray("d", 5)
@@ -52,9 +68,14 @@ class _Worker:
         self.started = time.monotonic()
         self.ready = False
         self.warm = False
+        self.replacement = replacement  # takes jobs only once warm
         self.job: _Job | None = None
         self.dispatched = 0.0
         self.seq = 0.0
+
+    def available(self) -> bool:
+        """Ready for a job: started, idle, and (for a replacement) warmed up."""
+        return self.ready and self.job is None and (self.warm or not self.replacement)
 
     def send(self, job: _Job) -> None:
         self.job = job
@@ -98,6 +119,8 @@ class WorkerPool:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self.kills = 0
+        self.cold_jobs = 0  # jobs a worker began before its warm-up was done (see the module docstring)
+        self.broken: str | None = None  # why math-verify cannot run, once a worker has said so
         self._spare: _Worker | None = None
         self._start_failures = 0
         self._prestart = False
@@ -109,6 +132,8 @@ class WorkerPool:
         fut: Future[Any] = Future()
         job = _Job(kind, payload, float(timeout), fut, id=next(self._ids))
         with self._lock:
+            if self.broken is not None:
+                raise GraderUnavailable(self.broken)
             if self._closed:
                 raise RuntimeError("grading pool is shut down")
             self._queue.append(job)
@@ -122,6 +147,8 @@ class WorkerPool:
         self._wake()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.broken is not None:
+                raise GraderUnavailable(self.broken)
             workers = list(self._workers)
             spare = self._spare
             if (
@@ -179,11 +206,12 @@ class WorkerPool:
                 queued = len(self._queue)
             if closed:
                 return
-            if (queued or self._prestart) and len(self._workers) < self.size:
+            if self.broken is None and (queued or self._prestart) and len(self._workers) < self.size:
                 while len(self._workers) < self.size:
                     self._workers.append(_Worker(self._ctx))
             if (
                 self._spare is None
+                and self.broken is None
                 and len(self._workers) == self.size
                 and all(w.ready for w in self._workers)
             ):
@@ -212,7 +240,7 @@ class WorkerPool:
 
     def _assign(self) -> None:
         for w in self._workers:
-            if w.ready and w.job is None:
+            if w.available():
                 with self._lock:
                     if not self._queue:
                         return
@@ -232,6 +260,9 @@ class WorkerPool:
             return
         tag = msg[0]
         if tag == "ready":
+            if msg[2]:
+                self._set_broken(msg[2])
+                return
             w.ready = True
             self._start_failures = 0
             return
@@ -242,6 +273,8 @@ class WorkerPool:
         w.job = None
         if job is None or msg[1] != job.id:
             return
+        if msg[3]:
+            self.cold_jobs += 1
         if tag == "done":
             job.future.set_result(msg[2])
         else:
@@ -255,6 +288,9 @@ class WorkerPool:
             self._spare = None
             return
         if msg[0] == "ready":
+            if msg[2]:
+                self._set_broken(msg[2])
+                return
             w.ready = True
         elif msg[0] == "warm":
             w.warm = True
@@ -267,8 +303,10 @@ class WorkerPool:
             if not w.ready:
                 self._start_failures += 1
                 if self._start_failures >= 3:
-                    self._fail_all("grading workers die while starting (is math-verify installed?)")
-                    raise RuntimeError("grading workers die while starting")
+                    self._set_broken(
+                        "grading workers die while starting, three times in a row "
+                        "(is math-verify installed and importable? try: python -c 'import math_verify')"
+                    )
             return
         job.crashes += 1
         if step is not None and step not in job.skip and job.crashes <= _MAX_CRASHES:
@@ -283,9 +321,9 @@ class WorkerPool:
     def _check_deadlines(self) -> None:
         now = time.monotonic()
         for w in list(self._workers):
-            if not w.ready and w.job is None and now - w.started > _READY_TIMEOUT:
+            if w.job is None and not w.available() and now - w.started > _READY_TIMEOUT:
                 self._replace(w)
-                self._fail_all(f"grading worker did not start within {_READY_TIMEOUT:.0f} s")
+                self._fail_all(f"grading worker did not start and warm up within {_READY_TIMEOUT:.0f} s")
                 continue
             job = w.job
             if job is None or now < w.deadline():
@@ -325,10 +363,32 @@ class WorkerPool:
 
     def _replace(self, w: _Worker) -> None:
         w.kill()
+        if self.broken is not None:
+            if w in self._workers:
+                self._workers.remove(w)
+            return
         idx = self._workers.index(w)
         spare, self._spare = self._spare, None
-        self._workers[idx] = spare if spare is not None else _Worker(self._ctx)
+        new = spare if spare is not None else _Worker(self._ctx)
+        new.replacement = True
+        self._workers[idx] = new
         self._spare = _Worker(self._ctx)
+
+    def _set_broken(self, reason: str) -> None:
+        """math-verify cannot run: stop every worker and fail every job, now and later."""
+        if self.broken is None:
+            self.broken = " ".join(reason.split())
+        with self._lock:
+            pending = list(self._queue)
+            self._queue.clear()
+        pending += [w.job for w in self._workers if w.job is not None]
+        workers = self._workers + ([self._spare] if self._spare is not None else [])
+        self._workers, self._spare = [], None
+        for x in workers:
+            x.kill()
+        for job in pending:
+            if not job.future.done():
+                job.future.set_exception(GraderUnavailable(self.broken))
 
     def _fail_all(self, msg: str) -> None:
         with self._lock:

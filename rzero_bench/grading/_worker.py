@@ -27,8 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from rzero_bench.grading.fastmath import Fingerprint, decide_fast
-from rzero_bench.grading.fastmath import fingerprint as fast_fingerprint
+from rzero_bench.grading.cheap import decide_pair
 from rzero_bench.grading.normalize import MathInfo, decide_math, greedy_classes
 
 PARSE, VERIFY = 1, 2
@@ -40,8 +39,11 @@ try:  # imported at module level so a forkserver preload pays the sympy import o
 
     _CONFIGS: list[Any] = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
     _IMPORT_ERROR = ""
-except Exception as exc:  # pragma: no cover - reported per job
-    _IMPORT_ERROR = f"math-verify is not importable ({type(exc).__name__}: {exc}); install math-verify"
+except Exception as exc:  # reported in the "ready" message; the pool then fails every job
+    _IMPORT_ERROR = (
+        f"math-verify cannot be imported in a grading worker ({type(exc).__name__}: {exc}); "
+        "install it (pip install math-verify) or repair its installation"
+    )
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)
 logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
@@ -169,17 +171,11 @@ def cluster_job(
                 parsed[i] = parser(strings[i])
         return parsed[i]
 
-    fast: dict[int, Fingerprint | None] = {}
-
-    def fast_print(i: int) -> Fingerprint | None:
-        if i not in fast:
-            fast[i] = fast_fingerprint(originals[i]) if originals[i] else None
-        return fast[i]
-
     def equivalent(r: int, i: int) -> bool:
-        decided = decide_math(infos[r], infos[i])
-        if decided is None:
-            decided = decide_fast(fast_print(r), fast_print(i))
+        if originals[r] and originals[i]:
+            decided = decide_pair(originals[r], originals[i])
+        else:
+            decided = decide_math(infos[r], infos[i])
         if decided is not None:
             return decided
         if (VERIFY, r, i) in skip:
@@ -268,10 +264,11 @@ def worker_main(conn: Any, cursor_arr: Any) -> None:
         if msg is None:
             return
         job_id, kind, payload, skip = msg
+        cold = warm < len(_WARM_UP)  # began before the warm-up was done (the pool counts these)
         try:
             if _IMPORT_ERROR:
                 raise RuntimeError(_IMPORT_ERROR)
             result = _HANDLERS[kind](payload, skip, cur, parser)
-            conn.send(("done", job_id, result))
+            conn.send(("done", job_id, result, cold))
         except BaseException as exc:  # noqa: BLE001 - report everything, keep serving
-            conn.send(("error", job_id, f"{type(exc).__name__}: {str(exc)[:300]}"))
+            conn.send(("error", job_id, f"{type(exc).__name__}: {str(exc)[:300]}", cold))

@@ -11,12 +11,15 @@ from grading_cases import CASES
 
 from rzero_bench.errors import UserError
 from rzero_bench.grading import (
+    GraderUnavailable,
+    _pool,
     equivalence_classes,
     equivalence_classes_many,
     grade,
     grade_many,
     shutdown_pool,
 )
+from rzero_bench.grading._pool import WorkerPool
 from rzero_bench.records import Verdict
 
 KINDS = ("math", "choice", "bbeh", "exact")
@@ -93,20 +96,23 @@ PATHOLOGICAL = {
 
 @pytest.mark.parametrize("prediction", list(PATHOLOGICAL.values()), ids=list(PATHOLOGICAL))
 def test_pathological_inputs_time_out_and_pool_recovers(prediction: str) -> None:
-    # warm the pool (a relation: the pure-Python fast path leaves it to math-verify)
-    assert grade(reference="y=1", prediction="y=1+1", kind="math").correct is False
+    # time the timeout, not the start-up: workers and spare warm (replacements after earlier
+    # kills take no job before they are warm)
+    assert _pool().wait_ready()
     start = time.monotonic()
     v = grade(reference="5", prediction=prediction, kind="math", timeout=2)
     elapsed = time.monotonic() - start
     assert v.status == "timeout" and v.correct is None, v
     assert elapsed < 3.0
-    assert grade(reference=r"\frac{1}{3}", prediction=r"\dfrac{2}{6}", kind="math", timeout=2).correct is True
-    assert grade(reference=r"\sqrt{2}", prediction=r"\sqrt{3}", kind="math", timeout=2).correct is False
+    # relations: the pure-Python fast path leaves them to math-verify, so the pool must answer
+    assert grade(reference="y=2x", prediction="y=x+x", kind="math", timeout=10).correct is True
+    assert grade(reference="y=2x", prediction="y=3x", kind="math", timeout=10).correct is False
 
 
 def test_timeout_in_a_batch_only_hits_that_item() -> None:
     refs = ["5", r"\frac{1}{2}", "5", r"\sqrt{8}"]
     preds = ["9^{9^{9^9}}", "0.5", r"\sqrt{25}", r"2\sqrt{2}"]
+    assert _pool().wait_ready()
     start = time.monotonic()
     vs = grade_many(refs, preds, kind="math", timeout=2)
     assert time.monotonic() - start < 4.0
@@ -172,6 +178,7 @@ def test_equivalence_classes_many_matches_single() -> None:
 
 
 def test_equivalence_classes_with_pathological_member() -> None:
+    assert _pool().wait_ready()
     start = time.monotonic()
     classes = equivalence_classes([r"\frac{1}{2}", "9^{9^{9^9}}", "0.5", "9^{9^{9^9}}"], timeout=2)
     assert time.monotonic() - start < 8.0
@@ -202,3 +209,67 @@ def test_shutdown_and_restart() -> None:
     shutdown_pool()
     shutdown_pool()  # idempotent
     assert grade(reference=r"\sqrt{9}", prediction=r"\frac{6}{2}", kind="math").correct is True
+
+
+# ----------------------------------------------------------------------------- the worker pool
+
+
+def _broken_math_verify(tmp_path: Path) -> str:
+    """A directory whose ``math_verify`` fails to import, as a broken installation does."""
+    pkg = tmp_path / "broken" / "math_verify"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text('raise ImportError("planted: latex2sympy2_extended is missing")\n')
+    return str(pkg.parent)
+
+
+def test_broken_math_verify_is_a_loud_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # spawned workers inherit the parent's sys.path, so they import the broken package
+    monkeypatch.syspath_prepend(_broken_math_verify(tmp_path))
+    pool = WorkerPool(size=1)
+    try:
+        future = pool.submit("grade", (r"\boxed{y=1}", [r"\boxed{y=2}"]), 5.0)
+        with pytest.raises(GraderUnavailable, match=r"math-verify cannot be imported .*planted") as err:
+            future.result(timeout=300)
+        assert "\n" not in str(err.value) and err.value.exit_code == 2
+        with pytest.raises(GraderUnavailable, match="planted"):  # every later job fails at once
+            pool.submit("cluster", ([r"\boxed{y=1}", r"\boxed{y=2}"], [], ["y=1", "y=2"]), 5.0)
+        with pytest.raises(GraderUnavailable):
+            pool.wait_ready(timeout=5)
+    finally:
+        pool.shutdown()
+
+
+def test_broken_math_verify_never_degrades_grade_or_clustering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutdown_pool()
+    monkeypatch.syspath_prepend(_broken_math_verify(tmp_path))
+    try:
+        # decided without math-verify: still graded
+        assert grade(reference=r"\frac{1}{2}", prediction="0.5", kind="math").correct is True
+        # relations need math-verify: an error, not a Verdict(status="error") or string buckets
+        with pytest.raises(GraderUnavailable, match="math-verify"):
+            grade(reference="y=1", prediction="y=2", kind="math")
+        with pytest.raises(GraderUnavailable, match="math-verify"):
+            equivalence_classes(["y=1", "y = 1", "y=2"], kind="math")
+    finally:
+        shutdown_pool()
+
+
+def test_a_replacement_worker_is_warm_before_it_takes_a_job() -> None:
+    pool = WorkerPool(size=1)
+    try:
+        assert pool.wait_ready()  # the worker and the hot spare are warm
+        tower = r"\boxed{9^{9^{9^9}}}"
+        for _ in range(2):
+            # each kill promotes the spare and starts a new one; the second kill's replacement
+            # is the spare started about a second earlier, still importing or warming up
+            assert pool.submit("grade", (r"\boxed{5}", [tower]), 1.0).result(timeout=300) == [
+                ("timeout", None, "prediction: timeout")
+            ]
+        assert pool.kills == 2
+        result = pool.submit("grade", (r"\boxed{y=2x+1}", [r"\boxed{y=1+2x}", r"\boxed{y=2x}"]), 10.0)
+        assert [(s, c) for s, c, _ in result.result(timeout=300)] == [("ok", True), ("ok", False)]
+        assert pool.cold_jobs == 0  # no job began on a worker that had not finished its warm-up
+    finally:
+        pool.shutdown()
