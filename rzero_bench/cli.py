@@ -65,6 +65,11 @@ def run(
                                                   "throughput per GPU for a 4B model (default 3000)."),
     train_tokens_per_s: float | None = typer.Option(None, "--train-tokens-per-s", min=1, help="Plan: training "
                                                     "throughput per GPU for a 4B model (default 2000)."),
+    baseline: str | None = typer.Option(None, "--baseline", help="Named baseline: base-challenger (the solver trains on "
+                                        "questions from the untrained challenger; sets challenger.max_steps=0)."),
+    stop_on_collapse: bool = typer.Option(False, "--stop-on-collapse", help="Stop after the iteration that raises the "
+                                          "collapse alarm (dev score or kept label accuracy; needs eval.dev_tasks or "
+                                          "eval.collapse_label_floor)."),
 ) -> None:
     """Run the R-Zero co-evolution loop (resumable: rerun the same command to continue).
 
@@ -74,7 +79,8 @@ def run(
     from rzero_bench.pipeline import run_command
 
     run_command(config=config, model=model, iterations=iterations, preset=preset, run_dir=run_dir,
-                data_dir=_data_dir(data_dir), overrides=set_, dry_run=dry_run, gpus=gpus,
+                data_dir=_data_dir(data_dir), overrides=[*set_, f"baseline={baseline}"] if baseline else set_,
+                stop_on_collapse=stop_on_collapse, dry_run=dry_run, gpus=gpus,
                 gpu_memory_gib=gpu_memory_gib, nodes=nodes, force_preset=force_preset,
                 gen_tokens_per_s=gen_tokens_per_s, train_tokens_per_s=train_tokens_per_s)
 

@@ -18,6 +18,11 @@ This module holds what surrounds them: the run lock, the manifest (``manifest.js
 returned and its outputs were written atomically, so a killed run resumes at the first unfinished
 stage and never reruns a finished one; a finished run extended with more iterations runs only the
 new ones.
+
+``stop_on_collapse`` (``run --stop-on-collapse``) checks after each iteration's eval the collapse
+alarm of :mod:`rzero_bench.report.collapse` (dev score below the best iteration's by more than its
+paired CI, or kept pseudo-label accuracy under ``eval.collapse_label_floor``) and stops the loop
+there; the manifest records ``stopped`` with the iteration and the reasons.
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ class Pipeline:
     """Runs (or resumes) the configured number of iterations in one run directory."""
 
     def __init__(self, cfg: RunConfig, run_dir: Path, *, data_dir: Path | None = None, console: Any = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, stop_on_collapse: bool = False) -> None:
         self.ctx = StageContext(cfg, run_dir, data_dir=data_dir, console=console, quiet=quiet)
+        self.stop_on_collapse = stop_on_collapse
         self.cfg = cfg
         self.dir = self.ctx.run_dir
         self.store = self.ctx.store
@@ -70,6 +76,7 @@ class Pipeline:
             ctx.log(f"[bold]rzero-bench run[/] {cfg.name} → {self.dir}" + ("  (resuming)" if resumed else ""))
             self.store.manifest["config"]["iterations"] = cfg.iterations  # extending a run is allowed
             self.store.manifest["finished"] = False
+            self.store.manifest.pop("stopped", None)
             self.store.manifest["base_model"] = ctx.base_model
             self.store.save()
             self._stage(0, "eval", STAGES["eval"])
@@ -78,9 +85,30 @@ class Pipeline:
                     if name == "label_acc" and not cfg.oracle:
                         continue
                     self._stage(k, name, fn)
+                if self.stop_on_collapse and self._collapsed(k):
+                    break
             self.store.manifest["finished"] = True
             self.store.save()
         return self.store.manifest
+
+    def _collapsed(self, k: int) -> bool:
+        """True (and ``stopped`` recorded) when the collapse alarm has fired by iteration k."""
+        from rzero_bench.report.collapse import collapse_status
+
+        status = collapse_status(self.dir, label_floor=self.cfg.eval.collapse_label_floor)
+        if status is None or status["first_alarm"] is None or status["first_alarm"] > k:
+            return False
+        row = next(r for r in status["iterations"] if r["iteration"] == status["first_alarm"])
+        reasons = [w for w, on in (("dev score below the best iteration's by more than its paired 95% CI",
+                                    row["dev_alarm"]),
+                                   (f"kept label accuracy {row['label_accuracy']} < {status['label_floor']}",
+                                    row["label_alarm"])) if on]
+        self.store.manifest["stopped"] = {"iteration": k, "alarm_iteration": status["first_alarm"],
+                                          "best_iteration": status["best_iteration"], "reasons": reasons}
+        self.store.save()
+        self.ctx.log(f"[bold red]collapse alarm at iteration {status['first_alarm']}[/]: {'; '.join(reasons)}; "
+                     f"stopping (best iteration by dev score: {status['best_iteration']})")
+        return True
 
     def _stage(self, k: int, name: str, fn: StageFn) -> None:
         """Run one stage unless the manifest says it is done; record its outputs and fields."""
@@ -124,7 +152,7 @@ def run_command(*, config: Path | None, model: str | None, iterations: int | Non
                 run_dir: Path | None, data_dir: Path | None, overrides: list[str],
                 dry_run: bool = False, gpus: int | None = None, gpu_memory_gib: float | None = None,
                 nodes: int | None = None, force_preset: bool = False, gen_tokens_per_s: float | None = None,
-                train_tokens_per_s: float | None = None) -> None:
+                train_tokens_per_s: float | None = None, stop_on_collapse: bool = False) -> None:
     """``rzero-bench run``: resolve and check the run (:mod:`rzero_bench.preflight`; nothing is written
     when a check fails, or with ``dry_run``), then run (or resume) it and print the summary tables."""
     from rzero_bench.preflight import prepare_run
@@ -136,7 +164,12 @@ def run_command(*, config: Path | None, model: str | None, iterations: int | Non
     if prepared is None:
         return
     cfg, rd = prepared
-    pipe = Pipeline(cfg, rd, data_dir=data_dir)
+    if stop_on_collapse and not cfg.eval.dev_tasks and cfg.eval.collapse_label_floor is None:
+        from rzero_bench.errors import UserError
+
+        raise UserError("--stop-on-collapse needs a dev split (eval.dev_tasks, e.g. --set eval.dev_tasks=[micro_arith_dev]) "
+                        "or eval.collapse_label_floor")
+    pipe = Pipeline(cfg, rd, data_dir=data_dir, stop_on_collapse=stop_on_collapse)
     manifest = pipe.run()
     print_summary(manifest, pipe.console, rd)
 

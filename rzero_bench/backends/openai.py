@@ -7,6 +7,10 @@ body field only when > 0 (vLLM accepts it, hosted APIs may not).
 
 Behaviour:
 
+- a prompt + ``max_tokens`` over the server's context length (HTTP 400 "maximum context length is
+  L ... P input tokens", vLLM's wording) is sent again once with ``max_tokens`` clamped to L - P;
+  when the prompt alone fills the context a one-line :class:`BackendError` names the request id
+  (``<task>/<item>/<pass>`` in evaluation) and both numbers;
 - at most ``concurrency`` HTTP calls in flight (a thread pool sharing one ``httpx.Client``);
 - 429, 5xx, connection errors, timeouts and unreadable bodies are retried up to ``max_retries``
   times with exponential backoff ``backoff * 2**attempt`` plus up to 50 % jitter, capped at
@@ -40,6 +44,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -58,6 +63,31 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 425, 429}) | frozenset(range(500, 600))
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+# vLLM's refusals of an overlong request: "This model's maximum context length is 8192 tokens.
+# However, you requested 10000 tokens (5904 in the messages, 4096 in the completion)" and
+# "... and your request has 5904 input tokens (4096 > 8192 - 5904)"
+_CONTEXT = re.compile(r"maximum context length is (\d+)", re.IGNORECASE)
+_PROMPT_TOKENS = re.compile(r"(\d+) (?:tokens )?in the messages|(\d+) input tokens|prompt (?:has|contains) (\d+) tokens",
+                            re.IGNORECASE)
+
+
+class _TooLong(BackendError):
+    """HTTP 400: prompt + max_tokens exceed the server's context (``limit``; ``prompt`` tokens if said)."""
+
+    def __init__(self, message: str, limit: int, prompt: int | None) -> None:
+        super().__init__(message)
+        self.limit, self.prompt = limit, prompt
+
+
+def _too_long(detail: str) -> tuple[int, int | None] | None:
+    m = _CONTEXT.search(detail)
+    if m is None:
+        return None
+    p = _PROMPT_TOKENS.search(detail)
+    prompt = next((int(g) for g in p.groups() if g), None) if p else None
+    return int(m.group(1)), prompt
+
+
 _LENGTH_REASONS = frozenset({"length", "max_tokens", "model_length", "max_output_tokens"})
 
 
@@ -315,7 +345,11 @@ class OpenAIGenerator(BaseGenerator):
                 hint = f"; check the API key in ${self.api_key_env}"
             elif status == 404:
                 hint = "; check base_url (usually ends in /v1) and the model name"
-            raise BackendError(f"openai backend: {self._where()} returned HTTP {status}: {detail}{hint}")
+            message = f"openai backend: {self._where()} returned HTTP {status}: {detail}{hint}"
+            overflow = _too_long(detail) if status == 400 else None
+            if overflow is not None:
+                raise _TooLong(message, *overflow)
+            raise BackendError(message)
         try:
             data = json.loads(raw)
         except ValueError:
@@ -408,7 +442,11 @@ class OpenAIGenerator(BaseGenerator):
                     f"openai backend: {self._where()} returned only {len(texts)} of {n} choices after {calls} calls"
                 )
             calls += 1
-            data = self._post(self._body(request, n - len(texts), seed_offset + len(texts)), abort)
+            body = self._body(request, n - len(texts), seed_offset + len(texts))
+            try:
+                data = self._post(body, abort)
+            except _TooLong as e:
+                data = self._post(self._clamped(body, request, e), abort)
             t, f, k, pt = self._parse(data, request, n - len(texts))
             if not t:
                 raise BackendError(
@@ -425,6 +463,21 @@ class OpenAIGenerator(BaseGenerator):
             prompt_tokens=prompt_tokens,
             id=request.id,
         )
+
+    def _clamped(self, body: dict[str, Any], request: GenerationRequest, e: _TooLong) -> dict[str, Any]:
+        """``body`` with ``max_tokens`` cut to what the server's context leaves after the prompt."""
+        room = e.limit - e.prompt if e.prompt is not None else None
+        asked = int(body.get("max_tokens") or 0)
+        if room is None or room >= asked:
+            raise BackendError(f"openai backend: request {request.id}: {e}") from None
+        if room < 1:
+            raise BackendError(
+                f"openai backend: request {request.id}: its prompt has {e.prompt} tokens, the server's context "
+                f"is {e.limit} (max_model_len); raise layout.max_model_len or shorten the prompt"
+            ) from None
+        log.warning("openai backend: request %s: max_tokens %d clamped to %d (prompt %d tokens, context %d)",
+                    request.id, asked, room, e.prompt, e.limit)
+        return {**body, "max_tokens": room}
 
     # -- public ---------------------------------------------------------------------------
     def generate(

@@ -476,16 +476,52 @@ def _heldout_problems(seed: int, per_level: int) -> list[Problem]:
     return out
 
 
-def micro_arith_docs(seed: int = HELDOUT_SEED, per_level: int = 200) -> list[dict[str, object]]:
+DEV_POOL_PER_LEVEL = 1000  # the held-out pool excluded from pretraining (see heldout_expressions)
+
+
+def _dev_problems(seed: int, per_level: int, test_per_level: int) -> list[Problem]:
+    """Levels 2-5: the first ``per_level`` problems of the held-out pool (never in the pretraining
+    corpus) that are not in the test set; level 1 (100 distinct problems, all in the test set):
+    drawn from the "dev" stream, so it repeats test problems."""
+    test = {p.expression for p in _heldout_problems(seed, test_per_level)}
+    pool = [
+        p
+        for p in _heldout_problems(seed, max(DEV_POOL_PER_LEVEL, test_per_level + per_level))
+        if p.level != 1 and p.expression not in test
+    ]
+    rng = _stream_rng("dev", seed)
+    out = [generate_problem(1, rng) for _ in range(per_level)]
+    for level in LEVELS[1:]:
+        picked = [p for p in pool if p.level == level][:per_level]
+        if len(picked) < per_level:
+            raise ValueError(f"the held-out pool has only {len(picked)} level-{level} dev problems")
+        out.extend(picked)
+    return out
+
+
+def micro_arith_docs(
+    seed: int = HELDOUT_SEED, per_level: int = 200, split: str = "test", test_per_level: int = 200
+) -> list[dict[str, object]]:
     """The held-out micro_arith set: ``per_level`` distinct problems per level 1-5, deterministic.
 
     Fields: ``id`` ("L2-0007"), ``question``, ``answer`` (string), ``level`` (int). Drawn from the
     "heldout" seed stream; the pretraining corpus uses another stream and excludes these
     expressions at levels 2-5 (level 1 has only 100 distinct problems and repeats past that).
+
+    ``split="dev"``: a dev split for choosing iterations, disjoint from the test split of
+    ``test_per_level`` items at levels 2-5 and, like it, never in the pretraining corpus (it comes
+    from the same excluded pool); level 1 cannot be disjoint (its problems repeat).
     """
+    if split not in ("test", "dev"):
+        raise ValueError(f"split must be 'test' or 'dev', got {split!r}")
     docs: list[dict[str, object]] = []
     counts: dict[int, int] = {}
-    for p in _heldout_problems(seed, per_level):
+    problems = (
+        _heldout_problems(seed, per_level)
+        if split == "test"
+        else _dev_problems(seed, per_level, test_per_level)
+    )
+    for p in problems:
         i = counts.get(p.level, 0)
         counts[p.level] = i + 1
         docs.append(

@@ -32,6 +32,7 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,7 +76,10 @@ def group_inputs(paths: Sequence[Path]) -> list[Group]:
     flat: list[ResultSet] = []
     for p in paths:
         sets = discover(Path(p))
-        if len(sets) == 1 and sets[0].iteration is None:
+        if any(rs.harness != "rzero-bench" for rs in sets):
+            # another harness's results: a group of their own, never compared with ours (other prompts/metrics)
+            groups += [Group(rs.label, [rs], None) for rs in sets]
+        elif len(sets) == 1 and sets[0].iteration is None:
             flat.append(sets[0])
         else:
             run_dir = sets[0].run_dir
@@ -219,7 +223,7 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
         if t not in MATH_TASKS + GENERAL_TASKS:
             rows += _subtask_rows(g, keys, t, seed, n_boot)
 
-    for suite in ("math_avg", "general_avg", "overall"):
+    for suite in ("math_avg", "general_avg", "overall") if base.harness == "rzero-bench" else ():
         row = {
             "row": suite,
             "label": DISPLAY[suite],
@@ -274,6 +278,8 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
 def _iteration_stats(g: Group, keys: list[str]) -> list[dict[str, Any]]:
     out = []
     for key, rs in zip(keys, g.sets, strict=True):
+        if rs.harness != "rzero-bench":
+            continue  # another harness's file records none of these
         answers = no_ans = 0
         items = 0
         boxed_w = 0.0
@@ -536,7 +542,8 @@ def _print_rich(rep: Mapping[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # in a pipe or a log, never cut the tables to 80 columns ("no-answ…"): use the width they need
+    console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=1000)
     for g in rep["groups"]:
         for title, (header, body) in (
             (f"{g['name']} — accuracy (base model {g['base_model'] or '?'})", _accuracy_table(g)),
@@ -545,7 +552,7 @@ def _print_rich(rep: Mapping[str, Any]) -> None:
         ):
             if not body:
                 continue
-            t = Table(title=title)
+            t = Table(title=title, title_justify="left")
             for i, h in enumerate(header):
                 t.add_column(h, justify="left" if i == 0 else "right")
             for row in body:

@@ -137,9 +137,14 @@ class StageContext:
         return self._base_model
 
     def model_for(self, role: str, k: int) -> str:
-        """Checkpoint of ``role`` after iteration k (k = 0: the base model)."""
+        """Checkpoint of ``role`` after iteration k (k = 0: the base model). A challenger whose
+        training was skipped (``challenger.max_steps: 0``) is its predecessor."""
         if k == 0:
             return self.base_model
+        if role == "challenger" and self.store.manifest.get("stages", {}).get(f"iter_{k}/challenger", {}).get(
+            "skipped_training"
+        ):
+            return self.model_for("challenger", k - 1)
         return str(self.run_dir / f"iter_{k}" / role)
 
     def generator(self, model_path: str, *, role: str = "solver") -> Any:

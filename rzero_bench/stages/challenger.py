@@ -12,6 +12,10 @@ majority agreement, ``r = max(0, r_unc(p_hat) - r_rep(i))`` with ``r_unc = 1 - 2
 BLEU-distance clustering; a completion without a ``<question>`` block gets ``format_penalty``.
 ``controls.flip_challenger_reward`` multiplies the reward by -1 (a control run).
 
+``challenger.max_steps: 0`` (``baseline: base-challenger``, the paper's "Base Challenger" row)
+skips training: nothing is written, the manifest records ``skipped_training`` and the checkpoint
+used instead (challenger_{k-1}), and later stages sample that one.
+
 Layouts: in process (the solver is a generator held open for the whole stage); under
 ``accelerate launch`` with the solver behind an OpenAI-compatible server, either one the user runs
 (``generation_backend=openai``) or one this stage starts and stops (``served``).
@@ -41,6 +45,16 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
     log_path = p.it / "challenger_rewards.jsonl"
     remove_path(out)
     remove_path(log_path)
+    if cfg.challenger.max_steps == 0:
+        previous = ctx.model_for("challenger", p.k - 1)
+        ctx.log(f"  challenger.max_steps is 0: no challenger training, questions come from {previous}")
+        return {
+            "outputs": [],
+            "skipped_training": True,
+            "checkpoint": previous,
+            "steps": 0,
+            "inputs": {"challenger": previous},
+        }
     solver_path = ctx.model_for("solver", p.k - 1)
     settings = role_settings(cfg, "challenger", stage_seed(cfg.seed, p.k, "challenger"))
     common = {"model_path": ctx.model_for("challenger", p.k - 1), "out_dir": out, "settings": settings,

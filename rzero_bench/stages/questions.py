@@ -1,7 +1,8 @@
 """Stage 2, ``questions``: N candidate questions sampled from challenger_k (R-Zero, arXiv
 2508.05004, §3.3, first step of the solver's dataset construction).
 
-Reads: the checkpoint ``iter_<k>/challenger/``; with ``oracle: reference`` and ``probes.n > 0``,
+Reads: the checkpoint ``iter_<k>/challenger/`` (challenger_{k-1}'s when the challenger stage
+skipped training); with ``oracle: reference`` and ``probes.n > 0``,
 the probe task's local data.
 Writes: ``iter_<k>/questions.jsonl``, one :class:`~rzero_bench.records.Question` per line: the
 well-formed challenger questions (ids ``it<k>-q<nnnnn>``, numbered over all N completions so a
@@ -41,7 +42,7 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
         for i in range(nreq)
     ]
     tokens = 0
-    with ctx.generator(str(p.it / "challenger"), role="challenger") as gen, ctx.progress("questions", nreq) as prog:
+    with ctx.generator(ctx.model_for("challenger", p.k), role="challenger") as gen, ctx.progress("questions", nreq) as prog:
         task = prog.add_task(f"questions from challenger_{p.k}", total=nreq)
         gens = gen.generate(requests, progress=lambda n: prog.advance(task, n))
     questions: list[Question] = []

@@ -309,3 +309,33 @@ def test_factory_builds_openai_generator() -> None:
         with g:
             assert g.generate([req("z")])[0].texts == ("echo 0: z",)
             assert g.name == "openai" and g.model_id == "fake-model"
+
+
+def _context_limited(limit: int, prompt: int):
+    """A vLLM-like server whose context is ``limit`` tokens and whose prompts have ``prompt`` tokens."""
+
+    def handler(body):
+        if prompt + body["max_tokens"] > limit:
+            msg = (f"This model's maximum context length is {limit} tokens. However, you requested "
+                   f"{prompt + body['max_tokens']} tokens ({prompt} in the messages, {body['max_tokens']} in the completion).")
+            return Reply(400, {"error": {"message": msg}})
+        return 200, chat_reply(["\\boxed{1}"] * body.get("n", 1))
+
+    return handler
+
+
+def test_overlong_request_is_clamped_to_the_servers_context() -> None:
+    with serve(_context_limited(8192, 5904)) as server, gen(server.base_url) as g:
+        out = g.generate([req(rid="bbeh/spatial_reasoning/88/greedy", max_tokens=4096)])
+    assert out[0].texts == ("\\boxed{1}",)
+    asked = [p.body["max_tokens"] for p in server.posts]
+    assert asked == [4096, 8192 - 5904]  # refused once, then sent with what the context leaves
+
+
+def test_prompt_filling_the_context_names_the_request() -> None:
+    with serve(_context_limited(4096, 4096)) as server, gen(server.base_url) as g:
+        with pytest.raises(BackendError) as e:
+            g.generate([req(rid="bbeh/spatial_reasoning/88/greedy", max_tokens=256)])
+    msg = str(e.value)
+    assert "bbeh/spatial_reasoning/88/greedy" in msg and "4096 tokens" in msg and "max_model_len" in msg
+    assert "\n" not in msg and len(server.posts) == 1
