@@ -80,7 +80,9 @@ RANDOM_LETTERS = CHOICE_LETTERS[:10]  # the official scripts draw the fallback l
 SEED_RULE = "sha256('<seed>:<task>:<doc_id>:<pass>')[:4] (31 bits); sample j draws its own stream from (request seed, j)"
 
 # BBEH's own answer forms, used when there is no \boxed{} (its prompt asks for "The answer is: X").
-_BBEH_PREFIXES = re.compile(r"(?:the\s+final\s+answer\s+is|the\s+answer\s+is|final\s+answer)\s*[:：]?\s*", re.IGNORECASE)
+_BBEH_PREFIXES = re.compile(
+    r"(?:the\s+final\s+answer\s+is|the\s+answer\s+is|final\s+answer)\s*[:：]?\s*", re.IGNORECASE
+)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -138,9 +140,7 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _grade_pairs(
-    refs: Sequence[str], preds: Sequence[str | None], kind: str
-) -> list[Verdict]:
+def _grade_pairs(refs: Sequence[str], preds: Sequence[str | None], kind: str) -> list[Verdict]:
     """Grade each (reference, prediction) once; None predictions are 'no_answer' without grading."""
     from rzero_bench.grading import grade_many
 
@@ -209,7 +209,14 @@ def compute_metrics(
 
 
 def _counts(rows: Sequence[dict[str, Any]], finish: Sequence[str] = ()) -> dict[str, int]:
-    counts = {"items": len(rows), "completions": 0, "no_answer": 0, "timeouts": 0, "unparseable": 0, "errors": 0}
+    counts = {
+        "items": len(rows),
+        "completions": 0,
+        "no_answer": 0,
+        "timeouts": 0,
+        "unparseable": 0,
+        "errors": 0,
+    }
     fallback = fallback_correct = 0
     for row in rows:
         counts["completions"] += len(row["completions"])
@@ -246,8 +253,10 @@ def _boxed_rate(rows: Sequence[dict[str, Any]]) -> float:
 
 def _apply_fallback(verdicts: list[Verdict], flags: list[bool]) -> list[Verdict]:
     """Mark the verdicts of random-letter answers (method ``random_fallback``), keeping their grade."""
-    return [Verdict(correct=v.correct, status=v.status, method="random_fallback", detail=v.detail) if f else v
-            for v, f in zip(verdicts, flags, strict=True)]
+    return [
+        Verdict(correct=v.correct, status=v.status, method="random_fallback", detail=v.detail) if f else v
+        for v, f in zip(verdicts, flags, strict=True)
+    ]
 
 
 def data_source(spec: TaskSpec, data_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
@@ -261,12 +270,24 @@ def data_source(spec: TaskSpec, data_dir: str | os.PathLike[str] | None) -> dict
         path = local_path(spec, data_dir)
         if path.is_dir():  # e.g. BBEH's upstream task.json files: hash of the sorted (name, sha256) list
             files = sorted(p for p in path.rglob("*") if p.is_file())
-            digest = sha256_text(json.dumps([[p.relative_to(path).as_posix(), sha256_file(p)] for p in files]))
+            digest = sha256_text(
+                json.dumps([[p.relative_to(path).as_posix(), sha256_file(p)] for p in files])
+            )
             return {"kind": "mirror", "file": meta.local_file, "sha256": digest, "files": len(files)}
-        return {"kind": "mirror", "file": meta.local_file, "sha256": sha256_file(path) if path.exists() else None}
+        return {
+            "kind": "mirror",
+            "file": meta.local_file,
+            "sha256": sha256_file(path) if path.exists() else None,
+        }
     revision = getattr(meta, "revision", None)
     hub = spec.dataset_path + (f"@{revision}" if revision else "")
-    return {"kind": "hub", "id": hub, "config": spec.dataset_name, "split": spec.test_split, "revision": revision}
+    return {
+        "kind": "hub",
+        "id": hub,
+        "config": spec.dataset_name,
+        "split": spec.test_split,
+        "revision": revision,
+    }
 
 
 # ----------------------------------------------------------------------------- one task
@@ -306,10 +327,17 @@ def evaluate_task(
         for doc, msgs in zip(docs, prompts, strict=True):
             doc_id = str(doc[DOC_ID_KEY])
             params = SamplingParams(
-                n=p.n, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
-                max_tokens=p.max_tokens, stop=p.stop, seed=request_seed(seed, spec.task, doc_id, p.name),
+                n=p.n,
+                temperature=p.temperature,
+                top_p=p.top_p,
+                top_k=p.top_k,
+                max_tokens=p.max_tokens,
+                stop=p.stop,
+                seed=request_seed(seed, spec.task, doc_id, p.name),
             )
-            requests.append(GenerationRequest(messages=tuple(msgs), params=params, id=f"{spec.task}/{doc_id}/{p.name}"))
+            requests.append(
+                GenerationRequest(messages=tuple(msgs), params=params, id=f"{spec.task}/{doc_id}/{p.name}")
+            )
     # longest prompts first: batches hold similar lengths and memory peaks early
     order = sorted(range(len(requests)), key=lambda i: -sum(len(m["content"]) for m in requests[i].messages))
     if on_total is not None:
@@ -337,8 +365,10 @@ def evaluate_task(
     if et.unanswered == "random_letter":
         fallback = [[a is None for a in answers[di]] for di in range(n_docs)]
         for di, doc in enumerate(docs):
-            answers[di] = [random_letter(seed, spec.task, str(doc[DOC_ID_KEY]), j) if a is None else a
-                           for j, a in enumerate(answers[di])]
+            answers[di] = [
+                random_letter(seed, spec.task, str(doc[DOC_ID_KEY]), j) if a is None else a
+                for j, a in enumerate(answers[di])
+            ]
     flat_refs = [refs[di] for di in range(n_docs) for _ in answers[di]]
     flat_preds = [a for di in range(n_docs) for a in answers[di]]
     flat_verdicts = _grade_pairs(flat_refs, flat_preds, kind)
@@ -366,7 +396,9 @@ def evaluate_task(
 
     layout = _layout(passes)
     metrics, subtasks = compute_metrics(rows, layout, kind)
-    system = build_messages(spec, {**docs[0]})[0] if docs else {"role": "system", "content": SOLVER_SYSTEM_PROMPT}
+    system = (
+        build_messages(spec, {**docs[0]})[0] if docs else {"role": "system", "content": SOLVER_SYSTEM_PROMPT}
+    )
     result = EvalResult(
         task=spec.task,
         task_version=spec.version,
@@ -465,7 +497,13 @@ def evaluate(
     results: dict[str, EvalResult] = {}
     skipped: dict[str, str] = {}
     bar: Any = (
-        Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
         if progress
         else nullcontext()
     )
@@ -495,8 +533,17 @@ def evaluate(
                 if progress:
                     bar.advance(tid, k)
 
-            result, rows = evaluate_task(generator, et, docs, seed=seed, max_tokens=max_tokens, progress=_advance,
-                                         on_total=_total, max_k=max_k, data_dir=data_dir)
+            result, rows = evaluate_task(
+                generator,
+                et,
+                docs,
+                seed=seed,
+                max_tokens=max_tokens,
+                progress=_advance,
+                on_total=_total,
+                max_k=max_k,
+                data_dir=data_dir,
+            )
             if limit is not None:
                 result = EvalResult.from_dict({**result.to_dict(), "limit": limit})
             atomic_write_jsonl(out / f"{et.task}.samples.jsonl", rows)
@@ -525,15 +572,24 @@ def _summary(results: dict[str, EvalResult], skipped: dict[str, str], out: Path,
             table.add_column(col)
         for name, r in results.items():
             for m, v in r.metrics.items():
-                table.add_row(name, m, f"{100 * v['value']:.2f}", f"{100 * v['stderr']:.2f}", str(int(v["n"])),
-                              str(r.counts.get("no_answer", 0)), f"{r.wall_time_s:.1f}")
+                table.add_row(
+                    name,
+                    m,
+                    f"{100 * v['value']:.2f}",
+                    f"{100 * v['stderr']:.2f}",
+                    str(int(v["n"])),
+                    str(r.counts.get("no_answer", 0)),
+                    f"{r.wall_time_s:.1f}",
+                )
         for name, reason in skipped.items():
             table.add_row(name, "[yellow]skipped[/yellow]", "-", "-", "-", "-", reason)
         console.print(table)
 
 
 # ----------------------------------------------------------------------------- rescore
-def rescore(results_dir: str | os.PathLike[str], tasks_dir: str | os.PathLike[str] | None = None) -> dict[str, EvalResult]:
+def rescore(
+    results_dir: str | os.PathLike[str], tasks_dir: str | os.PathLike[str] | None = None
+) -> dict[str, EvalResult]:
     """Re-grade every ``<task>.samples.jsonl`` in ``results_dir`` and rewrite metrics (no model).
 
     Answers are re-extracted from the completions (math/exact/bbeh) with the current parser, except
@@ -555,7 +611,9 @@ def rescore(results_dir: str | os.PathLike[str], tasks_dir: str | os.PathLike[st
             result = json.loads(rf.read_text(encoding="utf-8"))
             EvalResult.from_dict(result)
         except FileNotFoundError:
-            raise RunStateError(f"{rf} is missing; cannot rescore {sf.name} without its result file") from None
+            raise RunStateError(
+                f"{rf} is missing; cannot rescore {sf.name} without its result file"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
             raise RunStateError(f"{rf} is corrupted ({type(e).__name__}); re-run eval for {task}") from None
         rows = read_jsonl(sf)
@@ -585,8 +643,14 @@ def rescore(results_dir: str | os.PathLike[str], tasks_dir: str | os.PathLike[st
         counts = {**result.get("counts", {}), **_counts(rows)}
         old = EvalResult.from_dict(result).to_dict()  # schema-1 files come back with package_versions
         new = EvalResult.from_dict(
-            {**old, "metrics": metrics, "subtasks": subtasks, "counts": counts, "boxed_rate": _boxed_rate(rows),
-             "package_versions": {**package_versions(), "rescored": "true"}}
+            {
+                **old,
+                "metrics": metrics,
+                "subtasks": subtasks,
+                "counts": counts,
+                "boxed_rate": _boxed_rate(rows),
+                "package_versions": {**package_versions(), "rescored": "true"},
+            }
         )
         atomic_write_jsonl(rf.with_name(f"{result['task']}.samples.jsonl"), rows)
         atomic_write_json(rf, new.to_dict())
@@ -602,22 +666,44 @@ def _check_rows(rows: list[Any], path: Path, result: dict[str, Any]) -> None:
         passes = result["sampling"]["passes"]
         width = sum(int(p["n"]) for p in passes)
     except (KeyError, TypeError, ValueError):
-        raise RunStateError(f"{path.with_name(result.get('task', '?') + '.json')} has no pass layout; re-run eval") from None
+        raise RunStateError(
+            f"{path.with_name(result.get('task', '?') + '.json')} has no pass layout; re-run eval"
+        ) from None
     for i, row in enumerate(rows, 1):
         if not isinstance(row, dict) or not _ROW_KEYS <= set(row):
-            raise RunStateError(f"{path}:{i} is not a sample record (expected keys {sorted(_ROW_KEYS)}); the file is corrupted")
-        if not isinstance(row["completions"], list) or len(row["completions"]) != width or len(row["answers"]) != width:
-            raise RunStateError(f"{path}:{i} has {len(row['completions'])} completions, expected {width}; the file is corrupted")
+            raise RunStateError(
+                f"{path}:{i} is not a sample record (expected keys {sorted(_ROW_KEYS)}); the file is corrupted"
+            )
+        if (
+            not isinstance(row["completions"], list)
+            or len(row["completions"]) != width
+            or len(row["answers"]) != width
+        ):
+            raise RunStateError(
+                f"{path}:{i} has {len(row['completions'])} completions, expected {width}; the file is corrupted"
+            )
         if not isinstance(row["reference"], str) or not all(isinstance(c, str) for c in row["completions"]):
             raise RunStateError(f"{path}:{i} has a non-text reference or completion; the file is corrupted")
     n = result.get("counts", {}).get("items")
     if n is not None and n != len(rows):
-        raise RunStateError(f"{path} has {len(rows)} items but its result says {n}; the file is truncated or corrupted")
+        raise RunStateError(
+            f"{path} has {len(rows)} items but its result says {n}; the file is truncated or corrupted"
+        )
 
 
 # ----------------------------------------------------------------------------- commands
-MODEL_ARGS = ("dtype", "revision", "trust_remote_code", "tensor_parallel_size", "gpu_memory_utilization",
-              "max_model_len", "concurrency", "device", "threads", "timeout")
+MODEL_ARGS = (
+    "dtype",
+    "revision",
+    "trust_remote_code",
+    "tensor_parallel_size",
+    "gpu_memory_utilization",
+    "max_model_len",
+    "concurrency",
+    "device",
+    "threads",
+    "timeout",
+)
 _GEN_ALIASES = {"max_new_tokens": "max_gen_toks", "max_tokens": "max_gen_toks"}
 
 
@@ -731,9 +817,15 @@ def eval_command(
 
     if output_format not in OUTPUT_FORMATS:
         raise UserError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
-    planned = plan_tasks(suite=suite, tasks=tasks, protocol=protocol, tasks_dir=tasks_dir,
-                         include_paths=include_paths, system_instruction=system_instruction,
-                         gen_kwargs=parse_gen_kwargs(gen_kwargs))
+    planned = plan_tasks(
+        suite=suite,
+        tasks=tasks,
+        protocol=protocol,
+        tasks_dir=tasks_dir,
+        include_paths=include_paths,
+        system_instruction=system_instruction,
+        gen_kwargs=parse_gen_kwargs(gen_kwargs),
+    )
     explicit = {t.strip() for t in (tasks or "").split(",") if t.strip()}
     # fail fast, before loading the model
     if data_dir is not None:
@@ -755,7 +847,9 @@ def eval_command(
     extra = parse_kv(model_args, "--model-args")
     unknown = sorted(set(extra) - set(MODEL_ARGS))
     if unknown:
-        raise UserError(f"--model-args: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(MODEL_ARGS)}")
+        raise UserError(
+            f"--model-args: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(MODEL_ARGS)}"
+        )
     if backend == "hf":
         options["batch_size"] = batch_size
     elif backend == "openai":
@@ -768,14 +862,40 @@ def eval_command(
     out = output if output is not None else Path("results") / model_dir_name(model, model_label)
     check_output_dir(out, model)
     with make_generator(backend, model, **options) as gen:
-        results = evaluate(gen, planned, out, data_dir=data_dir, limit=limit, seed=seed, max_tokens=max_tokens,
-                           progress=True, skip_missing=bool(suite), max_k=max_k if max_k is not None else max_samples)
+        results = evaluate(
+            gen,
+            planned,
+            out,
+            data_dir=data_dir,
+            limit=limit,
+            seed=seed,
+            max_tokens=max_tokens,
+            progress=True,
+            skip_missing=bool(suite),
+            max_k=max_k if max_k is not None else max_samples,
+        )
     if output_format == "lm-eval":
         from rzero_bench.interop.lmeval import write_lmeval_results
 
-        path = write_lmeval_results(out, results, model=model, model_args=model_args, gen_kwargs=gen_kwargs,
-                                    backend=backend, limit=limit, seed=seed,
-                                    apply_chat_template=apply_chat_template, system_instruction=system_instruction)
+        variants = [v for et in planned for v in (et, et.fallback) if v is not None]
+        specs = {
+            t: next((v.spec for v in variants if v.task_hash == r.task_hash), None)
+            for t, r in results.items()
+        }
+        path = write_lmeval_results(
+            out,
+            results,
+            model=model,
+            model_args=model_args,
+            gen_kwargs=gen_kwargs,
+            backend=backend,
+            limit=limit,
+            seed=seed,
+            specs=specs,
+            apply_chat_template=apply_chat_template,
+            system_instruction=system_instruction,
+            package_versions=package_versions(),
+        )
         print(f"wrote {path}", file=sys.stderr)
     return results
 

@@ -19,6 +19,16 @@ some of its tasks. Rows are grouped by base model (the part after the last ``/``
 group is bold; a partial (†) value competes only in a column of the group that has no complete
 value.
 
+Protocols: every row says which evaluation protocol produced it (``paper`` | ``official``, see
+:mod:`rzero_bench.protocols`). Measured rows read it from their results (files older than protocols:
+``paper``); reported rows take the reference file's ``protocol`` key, else ``official``: the authors'
+numbers come from their evaluation scripts, which the ``official`` protocol reproduces.
+
+Other harnesses: lm-eval / lighteval ``results_<timestamp>.json`` files under ``results/`` (outside
+``reference/``) are listed in a section of their own, one line per mapped task, labelled with the
+harness and version, their task name and metric (:mod:`rzero_bench.interop`); they never enter the
+columns, suite means or bold marking above.
+
 Comparability: for every task, the majority ``task_hash`` among measured rows is that column's
 hash (ties: the lexicographically smallest). A measured row with any task whose hash differs goes
 to the section "Not comparable" and never takes part in the bold marking. Reported rows have no
@@ -38,7 +48,7 @@ from typing import Any
 
 from rzero_bench.errors import RZeroError, UserError
 from rzero_bench.report.micro_board import baseline_sections
-from rzero_bench.report.results import ResultSet, is_eval_result, load_result_dir, suite_means
+from rzero_bench.report.results import ResultSet, foreign_sets, is_eval_result, load_result_dir, suite_means
 from rzero_bench.store import atomic_write_text, read_json
 
 COLUMNS: tuple[str, ...] = ("overall", "math_avg", "supergpqa", "mmlu_pro", "bbeh")
@@ -50,6 +60,7 @@ HEADERS = {
     "bbeh": "BBEH",
 }
 STAGE_ORDER = {"base": 0, "base_challenger": 1}
+REPORTED_PROTOCOL = "official"  # the authors' numbers come from their own evaluation scripts
 
 __all__ = ["COLUMNS", "Row", "collect_rows", "leaderboard_command", "render_leaderboard"]
 
@@ -66,6 +77,7 @@ class Row:
     hashes: dict[str, str] = field(default_factory=dict)
     order: tuple[Any, ...] = ()
     note: str = ""
+    protocol: str = ""
 
 
 def _group_name(model: str) -> str:
@@ -85,7 +97,17 @@ def _reference_rows(ref_dir: Path) -> list[Row]:
             }
             stage = str(r.get("stage", ""))
             rank = STAGE_ORDER.get(stage, 2)
-            rows.append(Row(group, str(r["name"]), "reported", vals, order=(0, rank, i, ""), note=p.name))
+            rows.append(
+                Row(
+                    group,
+                    str(r["name"]),
+                    "reported",
+                    vals,
+                    order=(0, rank, i, ""),
+                    note=p.name,
+                    protocol=str(r.get("protocol") or doc.get("protocol") or REPORTED_PROTOCOL),
+                )
+            )
     return rows
 
 
@@ -156,6 +178,7 @@ def _measured_rows(results: Path) -> list[Row]:
                 {t: tr.task_hash for t, tr in rs.tasks.items()},
                 order=(1, 0, it, name),
                 note=", ".join(sorted(rs.tasks)),
+                protocol=", ".join(sorted({tr.protocol for tr in rs.tasks.values()})),
             )
         )
     return rows
@@ -192,8 +215,8 @@ def _cell(r: Row, c: str, bold: bool) -> str:
 
 def _table(rows: list[Row], *, bold: bool, last: str) -> list[str]:
     lines = [
-        "| Model | Source | " + " | ".join(HEADERS[c] for c in COLUMNS) + f" | {last} |",
-        "|:---|:---|" + "|".join(":---:" for _ in COLUMNS) + "|:---|",
+        "| Model | Source | Protocol | " + " | ".join(HEADERS[c] for c in COLUMNS) + f" | {last} |",
+        "|:---|:---|:---|" + "|".join(":---:" for _ in COLUMNS) + "|:---|",
     ]
     best: dict[str, float | None] = {}
     eligible: dict[str, bool] = {}
@@ -219,7 +242,11 @@ def _table(rows: list[Row], *, bold: bool, last: str) -> list[str]:
             for c in COLUMNS
         ]
         name = r.name.replace("|", "\\|")
-        lines.append(f"| {name} | {r.source} | " + " | ".join(cells) + f" | {r.note.replace('|', '/')} |")
+        lines.append(
+            f"| {name} | {r.source} | {r.protocol} | "
+            + " | ".join(cells)
+            + f" | {r.note.replace('|', '/')} |"
+        )
     return lines
 
 
@@ -250,7 +277,10 @@ def render_leaderboard(results: Path, out: Path = Path("leaderboard")) -> str:
         "(a directory of `<task>.json` results under `results/`). Math avg = mean over AMC23, AIME24, AIME25, "
         "MATH-500, GSM8K, Minerva-Math, OlympiadBench; Overall = mean of (Math avg, SuperGPQA, MMLU-Pro, BBEH), "
         "as in the paper. † = averaged over only the tasks present. Bold = best in its column within the group "
-        "(† values are ranked only when the group has no complete value in that column).",
+        "(† values are ranked only when the group has no complete value in that column). Protocol = how the "
+        "row was evaluated: **paper** (sampled mean@32 for AMC/AIME, our prompts) or **official** (the official "
+        "scripts: greedy AMC/AIME, General-Reasoner prompts for MMLU-Pro/SuperGPQA, ...; `tasks/protocols/`); "
+        "reported rows come from the authors' own scripts.",
         "",
     ]
     groups = sorted({r.group for r in rows}, key=str.lower)
@@ -272,11 +302,46 @@ def render_leaderboard(results: Path, out: Path = Path("leaderboard")) -> str:
         ]
         lines += _table(sorted(bad, key=lambda r: (r.group.lower(), r.order)), bold=False, last="Why")
         lines.append("")
+    lines += _foreign_section(Path(results))
     if majority:
         lines += ["## Task hashes", "", "| Task | Majority hash |", "|:---|:---|"]
         lines += [f"| {t} | `{h[:16]}` |" for t, h in sorted(majority.items())]
         lines.append("")
     return "\n".join(lines)
+
+
+def _foreign_section(results: Path) -> list[str]:
+    """Results of other harnesses under ``results/`` (not ``reference/``): a table of their own."""
+    sets = [
+        rs
+        for rs in foreign_sets(results)
+        if rs.tasks
+        and "reference" not in rs.path.relative_to(results).parts[:1]
+        and not any(part.startswith(".") for part in rs.path.relative_to(results).parts)
+    ]
+    if not sets:
+        return []
+    lines = [
+        "## Other harnesses",
+        "",
+        "Results files of other harnesses (lm-eval, lighteval) for tasks they share with ours: their own prompt, "
+        "shots and metric, so they are listed here, labelled, and never mixed into the columns above "
+        "(mapping in `rzero_bench/interop`).",
+        "",
+        "| Model | Harness | Task | Their task | Their metric | Value | n | File |",
+        "|:---|:---|:---|:---|:---|:---:|:---:|:---|",
+    ]
+    for rs in sets:
+        for task, tr in sorted(rs.tasks.items()):
+            d = tr.data
+            m = d["metrics"][tr.metric]
+            path = tr.path.relative_to(results).as_posix()
+            lines.append(
+                f"| {_group_name(rs.model)} | {rs.harness} | {task} | {d.get('foreign_task', '')} | "
+                f"{tr.metric} | {100 * float(m['value']):.2f} | {int(m.get('n') or 0)} | {path} |"
+            )
+    lines.append("")
+    return lines
 
 
 def leaderboard_command(

@@ -13,6 +13,11 @@ Suites (paper, arXiv 2508.05004 §4 and the official README table):
   the math average with the three general benchmarks, so math counts once, not seven times. Check:
   Qwen3-4B-Base base row (42.58 + 20.88 + 37.38 + 7.57) / 4 = 27.10, the reported Overall.
 
+Results of other harnesses (lm-eval, lighteval ``results_<timestamp>.json``) load as result sets of
+their own (:func:`foreign_sets`), labelled with the harness and its version, holding only the tasks
+mapped in :data:`rzero_bench.interop.MAPPING`, under the harness's own metric name; they are never
+merged into a set of ours.
+
 Each suite value carries a standard error ``sqrt(sum se_i^2) / t`` over its t components (tasks
 are independent samples). A task's headline metric is ``mean@k`` (largest k) when the task has
 one (the paper reports mean@32 for AMC/AIME), else ``acc`` (greedy), else ``maj@k``, ``pass@k``.
@@ -132,6 +137,16 @@ class TaskResult:
     def task_hash(self) -> str:
         return str(self.data.get("task_hash", ""))
 
+    @property
+    def harness(self) -> str:
+        """Who produced the value: ``rzero-bench``, or e.g. ``lm-eval 0.4.13`` for a foreign file."""
+        return str(self.data.get("harness", "rzero-bench"))
+
+    @property
+    def protocol(self) -> str:
+        """The evaluation protocol of our results (files written before protocols existed: paper)."""
+        return str(self.data.get("protocol", "paper")) if self.harness == "rzero-bench" else ""
+
     def samples(self) -> list[dict[str, Any]]:
         """Per-item sample records (empty when no samples file was written)."""
         if self.samples_path is None or not self.samples_path.exists():
@@ -148,6 +163,7 @@ class ResultSet:
     iteration: int | None = None
     run_dir: Path | None = None
     tasks: dict[str, TaskResult] = field(default_factory=dict)
+    harness: str = "rzero-bench"  # or "lm-eval 0.4.13", "lighteval <sha>": a foreign results file
 
     @property
     def model(self) -> str:
@@ -180,6 +196,51 @@ def load_result_dir(
     return rs
 
 
+def foreign_set(path: Path, label: str | None = None) -> ResultSet | None:
+    """A foreign results file (lm-eval, lighteval) as a result set, or None when it is not one.
+
+    Our own lm-eval-format files (``eval --output-format lm-eval``) are not foreign: None.
+    """
+    from rzero_bench.interop import read_foreign
+
+    fr = read_foreign(path, frozenset(MATH_TASKS + GENERAL_TASKS) | _own_task_names())
+    if fr is None or fr.harness == "rzero-bench":
+        return None
+    name = label or (path.parent.name if path.name.startswith("results_") else path.stem)
+    rs = ResultSet(label=f"{name} ({fr.label})", path=path.parent, harness=fr.label)
+    for task, t in fr.tasks.items():
+        data = {
+            "task": task,
+            "model": fr.model,
+            "harness": fr.label,
+            "foreign_task": t["task"],
+            "note": t["note"],
+            "task_hash": "",
+            "metrics": {t["metric"]: {"value": t["value"], "stderr": t["stderr"], "n": t["n"]}},
+        }
+        rs.tasks[canonical_task(task)] = TaskResult(canonical_task(task), data, path, None)
+    return rs
+
+
+def foreign_sets(path: Path) -> list[ResultSet]:
+    """Every foreign ``results_*.json`` directly in ``path`` or below it, sorted by path."""
+    out: list[ResultSet] = []
+    for f in sorted(Path(path).rglob("results_*.json")):
+        rs = foreign_set(f)
+        if rs is not None and rs.tasks:
+            out.append(rs)
+    return out
+
+
+def _own_task_names() -> frozenset[str]:
+    try:
+        from rzero_bench.tasks import list_tasks
+
+        return frozenset(list_tasks())
+    except UserError:
+        return frozenset()
+
+
 def _iter_dirs(path: Path) -> list[tuple[int, Path]]:
     out = []
     for d in path.glob("iter_*"):
@@ -196,9 +257,20 @@ def discover(path: Path) -> list[ResultSet]:
     if not path.exists():
         raise UserError(f"{path} does not exist; pass a run directory or a results directory")
     if path.is_file():
+        foreign = foreign_set(path)
+        if foreign is not None:
+            if not foreign.tasks:
+                raise UserError(
+                    f"{path}: a {foreign.harness} results file with no task this tool maps (see"
+                    " rzero_bench/interop: gsm8k, aime24, aime25, math500, mmlu_pro)"
+                )
+            return [foreign]
         data = read_json(path)
         if not is_eval_result(data):
-            raise UserError(f"{path} is not an evaluation result (<task>.json written by `rzero-bench eval`)")
+            raise UserError(
+                f"{path} is not an evaluation result (<task>.json written by `rzero-bench eval`, or an"
+                " lm-eval / lighteval results_<timestamp>.json)"
+            )
         rs = ResultSet(label=path.stem, path=path.parent)
         task = canonical_task(str(data["task"]))
         samples = path.with_name(path.name[: -len(".json")] + ".samples.jsonl")
@@ -220,7 +292,13 @@ def discover(path: Path) -> list[ResultSet]:
     flat = load_result_dir(path, label=name)
     if flat.tasks:
         return [flat]
-    raise UserError(f"no evaluation results found in {path}; expected <task>.json files or results/iter_<k>/")
+    others = foreign_sets(path)
+    if others:
+        return others
+    raise UserError(
+        f"no evaluation results found in {path}; expected <task>.json files, results/iter_<k>/, or an"
+        " lm-eval / lighteval results_<timestamp>.json"
+    )
 
 
 def suite_means(values: Mapping[str, tuple[float, float]]) -> dict[str, dict[str, Any]]:

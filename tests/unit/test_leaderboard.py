@@ -72,8 +72,8 @@ def test_structure(tmp_path: Path) -> None:
     ]
     text = render_leaderboard(res)
     qwen = text.split("## Qwen3-4B-Base")[1].split("## ")[0]
-    assert "| qwen3-4b-mmlu | measured | 60.00† | – | – | **60.00** | – |" in qwen
-    assert "| R-Zero (Iter 2) | reported | **34.92** | 48.44 | 27.72 | 53.75 | 9.76 |" in qwen
+    assert "| qwen3-4b-mmlu | measured | paper | 60.00† | – | – | **60.00** | – |" in qwen
+    assert "| R-Zero (Iter 2) | reported | official | **34.92** | 48.44 | 27.72 | 53.75 | 9.76 |" in qwen
     assert "## Not comparable" in text and "task hash differs: gsm8k" in text
 
 
