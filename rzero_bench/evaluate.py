@@ -86,11 +86,18 @@ _BBEH_PREFIXES = re.compile(
 
 
 # ----------------------------------------------------------------------------- helpers
-def build_messages(spec: TaskSpec, doc: dict[str, Any]) -> list[dict[str, str]]:
-    """System + user chat messages for one item."""
+def build_messages(spec: TaskSpec, doc: dict[str, Any], *, chat: bool = True) -> list[dict[str, str]]:
+    """System + user chat messages for one item.
+
+    ``chat=False`` (``--no-apply-chat-template``): one finished plain-text prompt instead, the
+    system prompt and the question separated by a blank line, which backends send without a chat
+    template (role ``prompt``, :data:`rzero_bench.backends.base.RAW_PROMPT_ROLE`).
+    """
     system = spec.metadata.system_prompt if spec.metadata.system_prompt is not None else SOLVER_SYSTEM_PROMPT
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": spec.render_text(doc)})
+    if not chat:
+        return [{"role": "prompt", "content": "\n\n".join(m["content"] for m in messages)}]
     return messages
 
 
@@ -302,6 +309,7 @@ def evaluate_task(
     on_total: Callable[[int], None] | None = None,
     max_k: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    apply_chat_template: bool = True,
 ) -> tuple[EvalResult, list[dict[str, Any]]]:
     """Generate, extract, grade and score one task over ``docs``; returns (result, sample rows).
 
@@ -317,7 +325,7 @@ def evaluate_task(
     refs: list[str] = []
     letters: list[str | None] = []
     for doc in docs:
-        prompts.append(build_messages(spec, doc))
+        prompts.append(build_messages(spec, doc, chat=apply_chat_template))
         refs.append(spec.render_target(doc))
         choices = spec.render_choices(doc)
         letters.append("".join(choices) if choices else None)
@@ -409,7 +417,9 @@ def evaluate_task(
         sampling={
             "grader": kind,
             "system_prompt": system["content"] if system["role"] == "system" else "",
-            "chat_template": str(getattr(generator, "chat_template_name", "") or "backend"),
+            "chat_template": str(getattr(generator, "chat_template_name", "") or "backend")
+            if apply_chat_template
+            else "none (plain prompt)",
             "passes": layout,
             "seeds": SEED_RULE,
             "unanswered": et.unanswered,
@@ -468,6 +478,7 @@ def evaluate(
     max_samples: int | None = None,
     protocol: str | None = None,
     exclude: dict[str, set[str]] | None = None,
+    apply_chat_template: bool = True,
 ) -> dict[str, EvalResult]:
     """Evaluate every task with one (already loaded) generator; writes results under ``out_dir``.
 
@@ -543,6 +554,7 @@ def evaluate(
                 on_total=_total,
                 max_k=max_k,
                 data_dir=data_dir,
+                apply_chat_template=apply_chat_template,
             )
             if limit is not None:
                 result = EvalResult.from_dict({**result.to_dict(), "limit": limit})
@@ -857,8 +869,11 @@ def eval_command(
             raise UserError("the openai backend needs --base-url, e.g. http://127.0.0.1:8000/v1")
         options.update(base_url=base_url, api_key_env=api_key_env)
     options.update(extra)
-    if not apply_chat_template:
-        options["apply_chat_template"] = False
+    if not apply_chat_template and backend not in ("hf", "vllm"):
+        raise UserError(
+            f"--no-apply-chat-template needs a local backend (hf, vllm); the {backend} backend talks to a"
+            " chat server that applies its own template"
+        )
     out = output if output is not None else Path("results") / model_dir_name(model, model_label)
     check_output_dir(out, model)
     with make_generator(backend, model, **options) as gen:
@@ -873,6 +888,7 @@ def eval_command(
             progress=True,
             skip_missing=bool(suite),
             max_k=max_k if max_k is not None else max_samples,
+            apply_chat_template=apply_chat_template,
         )
     if output_format == "lm-eval":
         from rzero_bench.interop.lmeval import write_lmeval_results

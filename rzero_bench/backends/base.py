@@ -84,12 +84,21 @@ def render_fallback(messages: Sequence[dict[str, str]]) -> str:
     return "".join(parts)
 
 
+# A request whose only message has this role is a finished prompt: sent as is, no chat template
+# (``eval --no-apply-chat-template``; local backends only, an OpenAI-compatible server applies its own).
+RAW_PROMPT_ROLE = "prompt"
+NO_TEMPLATE_NAME = "none"
+
+
 def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> tuple[str, str]:
     """Render chat messages to a prompt string. Returns (prompt, template_name).
 
     Uses the tokenizer's chat template when it has one (add_generation_prompt=True), else the
-    declared fallback. This is the only place prompts are rendered for local models.
+    declared fallback; a single message of role ``prompt`` is returned unchanged (template name
+    ``none``). This is the only place prompts are rendered for local models.
     """
+    if len(messages) == 1 and messages[0].get("role") == RAW_PROMPT_ROLE:
+        return str(messages[0]["content"]), NO_TEMPLATE_NAME
     template = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
     if template:
         text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
