@@ -33,6 +33,9 @@ token; up to the step that produced the stop string).
 
 Supported models: decoder-only transformers models whose attention layers use the standard
 transformers KV cache (Llama, Qwen2/2.5/3, Mistral, OctoThinker, the tiny models, ...).
+
+Modules: this one loads the model and schedules and decodes the rows; ``hf_sampling`` holds the
+seeded sampler, ``hf_cache`` the preallocated KV-cache layer and the batch state.
 """
 
 from __future__ import annotations
@@ -47,8 +50,12 @@ from pathlib import Path
 from typing import Any
 
 from rzero_bench.backends.base import BaseGenerator, ProgressFn, render_chat
+from rzero_bench.backends.hf_cache import DecodeBatch, buffer_layer_class
+from rzero_bench.backends.hf_sampling import row_rng, sample_tokens
 from rzero_bench.errors import BackendError, UserError
 from rzero_bench.records import Generation, GenerationRequest, SamplingParams
+
+__all__ = ["HFGenerator", "resolve_device", "resolve_dtype", "row_rng", "sample_tokens"]
 
 _DTYPES = {
     "float32": "float32",
@@ -101,173 +108,6 @@ def resolve_dtype(dtype: Any, device: str) -> Any:
     if key not in _DTYPES:
         raise UserError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
     return getattr(torch, _DTYPES[key])
-
-
-def row_rng(seed: int, index: int) -> random.Random:
-    """The uniform-number stream of sample ``index`` of a request with ``seed``."""
-    return random.Random(f"rzero-hf:{seed}:{index}")
-
-
-def sample_tokens(
-    logits: Any, uniforms: Sequence[float], temperature: float, top_p: float, top_k: int
-) -> Any:
-    """Pick one token per row by inverse CDF of ``uniforms`` over the temperature/top-k/top-p distribution.
-
-    ``logits`` is ``[rows, vocab]``; returns a ``[rows]`` long tensor. Top-k keeps tokens whose logit is
-    at least the k-th largest; top-p keeps the smallest prefix (by probability) whose mass before
-    each kept token is below ``top_p`` (the most likely token is always kept).
-    """
-    import torch
-
-    logits = logits.float() / temperature
-    vocab = logits.shape[-1]
-    if 0 < top_k < vocab:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        sorted_probs = torch.softmax(sorted_logits, dim=-1)
-        before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # mass strictly above each token
-        drop_sorted = before >= top_p
-        drop_sorted[:, 0] = False
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    cdf = torch.cumsum(probs, dim=-1)
-    u = torch.tensor(list(uniforms), dtype=cdf.dtype, device=cdf.device)
-    u = (u * cdf[:, -1]).unsqueeze(-1)
-    chosen = torch.searchsorted(cdf, u, right=True).clamp_(max=vocab - 1)
-    # never pick a zero-probability token (possible only through rounding at the top of the cdf)
-    bad = probs.gather(-1, chosen) <= 0
-    if bool(bad.any()):
-        chosen = torch.where(bad, probs.argmax(dim=-1, keepdim=True), chosen)
-    return chosen.squeeze(-1)
-
-
-def _kv_layer_class() -> Any:
-    """A transformers cache layer that appends into a preallocated buffer instead of concatenating."""
-    from transformers.cache_utils import DynamicLayer
-
-    class _BufferLayer(DynamicLayer):  # type: ignore[misc]
-        """``keys``/``values`` are views ``[:, :, :length]`` of buffers with spare room for new tokens.
-
-        The values seen by attention are exactly those a ``DynamicLayer`` would hold; only the
-        per-step copy of the whole cache (``torch.cat``) is avoided.
-        """
-
-        reserve = 64  # spare positions allocated beyond the current length
-        buf_k: Any = None
-        buf_v: Any = None
-        keys: Any
-        values: Any
-
-        def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
-            super().lazy_initialization(key_states, value_states)
-            self.buf_k = self.buf_v = None
-
-        def _alloc(self, like: Any, batch: int, capacity: int, zero: bool) -> Any:
-            import torch
-
-            make = torch.zeros if zero else torch.empty
-            return make((batch, like.shape[1], capacity, like.shape[3]), dtype=like.dtype, device=like.device)
-
-        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-            if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
-            n = 0 if self.buf_k is None else self.keys.shape[-2]
-            q = key_states.shape[-2]
-            if self.buf_k is None or n + q > self.buf_k.shape[-2]:
-                cap = n + q + max(self.reserve, n // 2)
-                bk = self._alloc(key_states, key_states.shape[0], cap, zero=False)
-                bv = self._alloc(value_states, value_states.shape[0], cap, zero=False)
-                if n:
-                    bk[:, :, :n] = self.keys
-                    bv[:, :, :n] = self.values
-                self.buf_k, self.buf_v = bk, bv
-            self.buf_k[:, :, n : n + q] = key_states
-            self.buf_v[:, :, n : n + q] = value_states
-            self.keys = self.buf_k[:, :, : n + q]
-            self.values = self.buf_v[:, :, : n + q]
-            return self.keys, self.values
-
-        def select_rows(self, idx: Any) -> None:
-            n = self.keys.shape[-2]
-            self.buf_k = self.buf_k.index_select(0, idx)
-            self.buf_v = self.buf_v.index_select(0, idx)
-            self.keys, self.values = self.buf_k[:, :, :n], self.buf_v[:, :, :n]
-
-        def drop_left(self, first: int) -> None:
-            self.buf_k, self.buf_v = self.buf_k[:, :, first:], self.buf_v[:, :, first:]
-            self.keys, self.values = self.keys[:, :, first:], self.values[:, :, first:]
-
-        def append_rows(self, other: Any) -> None:
-            """Stack ``other``'s rows below ours, both right-aligned (left padding, zero-filled)."""
-            a, b = self.keys.shape[-2], other.keys.shape[-2]
-            n = max(a, b)
-            rows_a, rows_b = self.keys.shape[0], other.keys.shape[0]
-            cap = n + max(self.reserve, n // 2)
-            for name, mine, theirs in (("k", self.keys, other.keys), ("v", self.values, other.values)):
-                buf = self._alloc(mine, rows_a + rows_b, cap, zero=True)
-                buf[:rows_a, :, n - a : n] = mine
-                buf[rows_a:, :, n - b : n] = theirs
-                setattr(self, "buf_" + name, buf)
-            self.keys, self.values = self.buf_k[:, :, :n], self.buf_v[:, :, :n]
-
-    return _BufferLayer
-
-
-class _Batch:
-    """The rows being decoded together: their KV cache, 2D attention mask and next position ids.
-
-    Rows are left-padded to a common cache length; the mask marks real tokens. Rows can be dropped
-    (``select``) and a freshly prefilled batch can be appended (``merge``); leading columns that
-    are padding in every row are cut away so the cache never grows wider than its longest row.
-    """
-
-    def __init__(self, rows: list[int], cache: Any, mask: Any, pos: Any, logits: Any) -> None:
-        self.rows = rows  # row ids, in batch order
-        self.cache = cache  # transformers Cache of _BufferLayer, [batch, heads, length, dim] per layer
-        self.mask = mask  # [batch, length] long
-        self.pos = pos  # [batch] long: position id of the next token of each row
-        self.logits = logits  # [batch, vocab] float32: next-token logits
-
-    def select(self, keep: list[int]) -> None:
-        import torch
-
-        idx = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
-        self.rows = [self.rows[b] for b in keep]
-        for layer in self.cache.layers:
-            layer.select_rows(idx)
-        self.mask = self.mask.index_select(0, idx)
-        self.pos = self.pos.index_select(0, idx)
-        self.logits = self.logits.index_select(0, idx)
-        self.trim()
-
-    def trim(self) -> None:
-        """Drop leading cache columns that are padding in every row."""
-        import torch
-
-        used = self.mask.any(dim=0)
-        first = int(used.to(torch.int8).argmax()) if bool(used.any()) else 0
-        if first > 0:
-            self.mask = self.mask[:, first:]
-            for layer in self.cache.layers:
-                layer.drop_left(first)
-
-    def merge(self, other: _Batch) -> None:
-        import torch
-        import torch.nn.functional as F
-
-        a, b = self.mask.shape[1], other.mask.shape[1]
-        for la, lb in zip(self.cache.layers, other.cache.layers, strict=True):
-            la.append_rows(lb)
-        self.mask = torch.cat(
-            [F.pad(self.mask, (max(0, b - a), 0)), F.pad(other.mask, (max(0, a - b), 0))], dim=0
-        )
-        self.pos = torch.cat([self.pos, other.pos])
-        self.logits = torch.cat([self.logits, other.logits], dim=0)
-        self.rows = self.rows + other.rows
-        self.trim()
 
 
 class HFGenerator(BaseGenerator):
@@ -350,7 +190,7 @@ class HFGenerator(BaseGenerator):
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
         self.eos_ids = eos_ids
-        self._layer_cls = _kv_layer_class()
+        self._layer_cls = buffer_layer_class()
         # only the last position's logits are needed after the prompt (as generate does)
         accepts = inspect.signature(model.forward).parameters
         self._prefill_kwargs = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}
@@ -442,7 +282,7 @@ class HFGenerator(BaseGenerator):
             self._decode([prompt_ids[i] for i, _ in rows], rngs, params, done, progress)
         return results
 
-    def _prefill(self, rows: list[int], prompts: list[list[int]], reserve: int) -> _Batch:
+    def _prefill(self, rows: list[int], prompts: list[list[int]], reserve: int) -> DecodeBatch:
         """Run the prompts of ``rows`` (left-padded) through the model; returns their batch state.
 
         Rows with the same prompt (the ``n`` samples of a request) share one forward pass: the
@@ -475,7 +315,7 @@ class HFGenerator(BaseGenerator):
             **self._prefill_kwargs,
         )
         logits = out.logits[:, -1, :].to(dtype=torch.float32)
-        batch = _Batch(list(range(len(seqs))), out.past_key_values, mask, pos[:, -1] + 1, logits)
+        batch = DecodeBatch(list(range(len(seqs))), out.past_key_values, mask, pos[:, -1] + 1, logits)
         if which != batch.rows:
             batch.select(which)
         batch.rows = list(rows)
@@ -508,7 +348,7 @@ class HFGenerator(BaseGenerator):
         queue = list(range(len(prompts)))
         queue.reverse()  # pop() takes the next row (longest prompts first)
         tokens: dict[int, list[int]] = {}
-        batch: _Batch | None = None
+        batch: DecodeBatch | None = None
         with torch.inference_mode():
             while queue or batch is not None:
                 active = 0 if batch is None else len(batch.rows)
