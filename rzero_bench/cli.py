@@ -70,14 +70,21 @@ def run(
     stop_on_collapse: bool = typer.Option(False, "--stop-on-collapse", help="Stop after the iteration that raises the "
                                           "collapse alarm (dev score or kept label accuracy; needs eval.dev_tasks or "
                                           "eval.collapse_label_floor)."),
+    include_path: list[Path] = typer.Option([], "--include-path", help="Directory of extra task YAML files (and "
+                                            "suites/) added to the shipped ones for the eval stage (repeatable; "
+                                            "sets eval.include_paths)."),
 ) -> None:
     """Run the R-Zero co-evolution loop (resumable: rerun the same command to continue).
 
     Checks first (GPUs, packages, the model, memory per GPU, prompt lengths, disk) and writes
     nothing when one fails; --dry-run prints the whole plan.
     """
+    import json
+
     from rzero_bench.pipeline import run_command
 
+    if include_path:  # absolute, so the run resumes from any directory (the config hash includes them)
+        set_ = [*set_, "eval.include_paths=" + json.dumps([str(p.expanduser().resolve()) for p in include_path])]
     run_command(config=config, model=model, iterations=iterations, preset=preset, run_dir=run_dir,
                 data_dir=_data_dir(data_dir), overrides=[*set_, f"baseline={baseline}"] if baseline else set_,
                 stop_on_collapse=stop_on_collapse, dry_run=dry_run, gpus=gpus,

@@ -237,6 +237,9 @@ class EvalConfig(_Strict):
         "(§4); official = the official scripts (greedy AMC/AIME, General-Reasoner prompts and 8192 "
         "tokens for MMLU-Pro/SuperGPQA, OlympiadBench's first answer, BBEH from MrLight/bbeh-eval). "
         "Recorded in every result."))
+    include_paths: list[str] = Field(default_factory=list, description=(
+        "Directories of extra task YAML files (and suites/) added to the shipped tasks, as "
+        "`eval --include-path` (run --include-path sets it); a task named twice is an error."))
     limit: int | None = Field(None, ge=1, description=(
         "Score a seeded subsample of this many items per task (null: all, as the paper does)."))
     max_tokens: int | None = Field(None, ge=1, description=(

@@ -195,6 +195,16 @@ class EvalTask:
     def task(self) -> str:
         return self.spec.task
 
+    @property
+    def hash(self) -> str:
+        """Same as :attr:`task_hash` (callers written for plain task specs read ``.hash``)."""
+        return self.task_hash
+
+    @property
+    def metadata(self) -> Any:
+        """The task's metadata (callers written for plain task specs read ``.metadata``)."""
+        return self.spec.metadata
+
     @cached_property
     def task_hash(self) -> str:
         """The hash recorded with the result: the task's own, plus the protocol's extra rules."""

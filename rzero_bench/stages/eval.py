@@ -41,10 +41,12 @@ from rzero_bench.stages._context import IterPaths, StageContext, StageResult
 def run(ctx: StageContext, p: IterPaths) -> StageResult:
     """Evaluate solver_k and write ``results/iter_<k>``."""
     from rzero_bench.evaluate import evaluate
-    from rzero_bench.tasks import resolve_tasks
+    from rzero_bench.protocols import plan_tasks
 
     ev = ctx.cfg.eval
-    specs = resolve_tasks(suite=ev.suite if not ev.tasks else None, tasks=ev.tasks)
+    # the tasks under the run's protocol (eval.protocol), shipped plus eval.include_paths
+    specs = plan_tasks(suite=ev.suite if not ev.tasks else None, tasks=ev.tasks, protocol=ev.protocol,
+                       include_paths=ev.include_paths)
     dev_specs, dev_only, slices = dev_plan(ctx, {s.task for s in specs})
     out = ctx.run_dir / "results" / f"iter_{p.k}"
     dev_out = ctx.run_dir / "dev_results" / f"iter_{p.k}"

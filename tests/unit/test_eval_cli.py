@@ -242,3 +242,21 @@ def test_eval_help_explains_every_flag(capsys: pytest.CaptureFixture[str], monke
         "--max-samples": "Deprecated alias", "--output-format": "lm-eval", "--output": "org__name",
     }.items():
         assert flag in out and words in out, flag
+
+
+def test_run_include_path_sets_the_eval_stage_tasks(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import rzero_bench.pipeline as pipeline
+    from rzero_bench.config import load_config
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(pipeline, "run_command", lambda **kw: seen.update(kw))
+    code, err = cli(["run", "--preset", "micro", "--include-path", str(tmp_path)], monkeypatch, capsys)
+    assert code == 0, err
+    (override,) = [o for o in seen["overrides"] if o.startswith("eval.include_paths=")]
+    cfg = load_config(None, preset="micro", overrides=[override, "eval.protocol=official"])
+    assert cfg.eval.include_paths == [str(tmp_path.resolve())] and cfg.eval.protocol == "official"
+    # what the eval stage plans from that config (rzero_bench.stages.eval.run): shipped + included, under the protocol
+    (tmp_path / "toy.yaml").write_text(TOY, encoding="utf-8")
+    planned = plan_tasks(tasks=["micro_arith", "toy"], protocol=cfg.eval.protocol, include_paths=cfg.eval.include_paths)
+    assert [(t.task, t.protocol) for t in planned] == [("micro_arith", "official"), ("toy", "official")]
