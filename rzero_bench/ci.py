@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 PRESET = "ci-micro"
@@ -43,6 +44,7 @@ __all__ = [
     "BASELINE_DIR",
     "BASELINE_SEEDS",
     "CI_SEED",
+    "Finished",
     "PRESET",
     "base_model_dir",
     "ci_run_dirs",
@@ -77,31 +79,47 @@ def _env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Finished:
+    """One finished command: exit code, the tail of its output, wall and CPU seconds.
+
+    ``cpu_s`` is the process's user + system time (its reaped children included): on a shared,
+    loaded machine it estimates the wall time one unloaded core would need.
+    """
+
+    returncode: int
+    tail: str
+    wall_s: float
+    cpu_s: float
+
+
 def run_parallel(
     jobs: Mapping[str, list[str]], *, cwd: Path, log_dir: Path | None = None
-) -> dict[str, tuple[int, str, float]]:
-    """Start every command at once and wait: ``name -> (exit code, output tail, wall seconds)``."""
+) -> dict[str, Finished]:
+    """Start every command at once and wait for all of them (output to ``log_dir/<name>.log``)."""
+    import tempfile
+
+    logs = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="rzero-ci-"))
+    logs.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    procs = {}
-    logs = {}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, cmd in jobs.items():
-        if log_dir is not None:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            logs[name] = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed below
-            out = logs[name]
-        else:
-            out = subprocess.PIPE
-        procs[name] = subprocess.Popen(
-            cmd, cwd=cwd, env=_env(), stdout=out, stderr=subprocess.STDOUT, text=True
-        )
-    result: dict[str, tuple[int, str, float]] = {}
-    for name, p in procs.items():
-        text, _ = p.communicate()
-        if name in logs:
-            logs[name].close()
-            text = (log_dir / f"{name}.log").read_text()  # type: ignore[operator]
-        result[name] = (int(p.returncode), (text or "")[-4000:], round(time.monotonic() - t0, 1))
-    return result
+        with open(logs / f"{name}.log", "wb") as out:
+            procs[name] = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=out, stderr=subprocess.STDOUT)
+    done: dict[str, Finished] = {}
+    while len(done) < len(procs):
+        for name, p in procs.items():
+            if name in done:
+                continue
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid == 0:
+                continue
+            p.returncode = os.waitstatus_to_exitcode(status)
+            text = (logs / f"{name}.log").read_text(errors="replace")
+            cpu = usage.ru_utime + usage.ru_stime
+            done[name] = Finished(p.returncode, text[-4000:], round(time.monotonic() - t0, 1), round(cpu, 1))
+        time.sleep(0.5)
+    return {name: done[name] for name in jobs}
 
 
 def base_model_dir(seed: int = 0, size: str = "s") -> Path:
@@ -132,7 +150,7 @@ def clear_if_stale(run_dir: Path, overrides: Sequence[str] = ()) -> bool:
     return True
 
 
-def run_pair(root: Path, *, cwd: Path, log_dir: Path | None = None) -> dict[str, tuple[int, str, float]]:
+def run_pair(root: Path, *, cwd: Path, log_dir: Path | None = None) -> dict[str, Finished]:
     """Run (or resume) the CI pair under ``root``: the real loop and the shuffled-label control."""
     real, shuffled = ci_run_dirs(root)
     clear_if_stale(real)
@@ -152,12 +170,10 @@ def measure(seeds: Sequence[int], root: Path, out: Path, *, cwd: Path, log_dir: 
         for (name, d), s in zip(dirs.items(), seeds, strict=True)
     }
     res = run_parallel(jobs, cwd=cwd, log_dir=log_dir)
-    bad = {k: v for k, v in res.items() if v[0] != 0}
-    if bad:
-        name, (rc, tail, _) = next(iter(bad.items()))
-        raise SystemExit(f"{name} failed (exit {rc}):\n{tail}")
-    for name, (_, _, wall) in res.items():
-        print(f"{name}: {wall:.0f} s", file=sys.stderr)
+    for name, f in res.items():
+        print(f"{name}: exit {f.returncode}, wall {f.wall_s:.0f} s, cpu {f.cpu_s:.0f} s", file=sys.stderr)
+        if f.returncode != 0:
+            raise SystemExit(f"{name} failed (exit {f.returncode}):\n{f.tail}")
     method = (
         f"rzero-bench run --preset {PRESET} --model <micro:s seed-0 base> --set seed=<s>, seeds "
         f"{', '.join(map(str, seeds))}, run in parallel with 1 torch thread each; value = mean over the "
@@ -167,9 +183,7 @@ def measure(seeds: Sequence[int], root: Path, out: Path, *, cwd: Path, log_dir: 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m rzero_bench.ci", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m rzero_bench.ci", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pair", help="run (or resume) the CI pair")
     p.add_argument("--root", type=Path, default=Path("runs"))
@@ -183,10 +197,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cwd = Path.cwd()
     if args.cmd == "pair":
-        for name, (rc, tail, wall) in run_pair(args.root, cwd=cwd).items():
-            print(f"{name}: exit {rc}, {wall:.0f} s", file=sys.stderr)
-            if rc != 0:
-                raise SystemExit(tail)
+        for name, f in run_pair(args.root, cwd=cwd, log_dir=args.root / "logs").items():
+            print(f"{name}: exit {f.returncode}, wall {f.wall_s:.0f} s, cpu {f.cpu_s:.0f} s", file=sys.stderr)
+            if f.returncode != 0:
+                raise SystemExit(f.tail)
     elif args.cmd == "measure":
         print(measure(args.seeds, args.root, args.out, cwd=cwd, log_dir=args.root / "logs"))
     else:

@@ -34,6 +34,15 @@ held-out sample. The tokenizer and phase-1 model are cached on their own
 (``micro-phase1-<size>-s<seed>-<hash>/``, hash without the phase-2 and evaluation settings), so
 variants of the latent-reasoning phase cost only that phase.
 
+Headroom (the precondition of the loop): the default recipe is checked after the build. The base
+has headroom when on some held-out level majority@m beats greedy by at least
+``HEADROOM_MARGIN`` = 0.2 (40 items per level: about two standard errors of the difference).
+Without it self-consistency finds nothing greedy does not (measured: seed 1 of the first recipe had
+none and gained nothing in the loop). Then phase 2 is extended deterministically, 1.5x and 2x its
+steps (the same data stream, continued; phase 1 reused from its cache), and the first attempt with
+headroom is used. If none has it, one line says so and the attempt with the largest headroom is
+returned. A base that passes at once keeps its recipe and cache key.
+
 Modules: ``recipe`` (the recipe as data), ``corpus`` (examples, tokenizer corpus, packing),
 ``train`` (one training phase), ``evaluate`` (the held-out check); this module computes the cache
 keys, builds (phase 1, then phase 2, then the check) and holds the ``micro pretrain`` command.
@@ -43,8 +52,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +207,83 @@ def _build_phase1(
     return build_cached(target, _build)
 
 
+HEADROOM_MARGIN = 0.2
+HEADROOM_EXTENSIONS: tuple[float, ...] = (1.5, 2.0)  # phase-2 step factors tried after the recipe
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """Majority@m against greedy on the held-out levels of a built base (``micro_meta.json``)."""
+
+    level: str  # the level where majority@m beats greedy the most
+    greedy: float
+    majority: float
+    samples: int
+
+    @property
+    def gap(self) -> float:
+        return self.majority - self.greedy
+
+    @property
+    def ok(self) -> bool:
+        return self.gap >= HEADROOM_MARGIN - 1e-9
+
+    def describe(self) -> str:
+        return (
+            f"maj@{self.samples} {self.majority:.3f} vs greedy {self.greedy:.3f} on {self.level} "
+            f"({self.gap:+.3f}; needs >= {HEADROOM_MARGIN:+.2f})"
+        )
+
+
+def headroom(meta: dict[str, Any]) -> Headroom | None:
+    """The level with the largest majority@m - greedy gap, or None when the build was not evaluated."""
+    k = int(meta["eval"]["samples"])
+    levels = meta["eval"]["levels"] or {}
+    rows = [(lv, float(r["greedy"]), float(r[f"maj@{k}"])) for lv, r in sorted(levels.items())]
+    if not rows:
+        return None
+    lv, g, m = max(rows, key=lambda r: (round(r[2] - r[1], 9), r[0]))
+    return Headroom(lv, g, m, k)
+
+
+def _extended(recipe: MicroRecipe, factor: float) -> MicroRecipe:
+    """The recipe with phase 2 extended to ``factor`` times its steps (warmup as make_recipe sets it)."""
+    steps = max(1, round(recipe.phase2.steps * factor))
+    return replace(recipe, phase2=replace(recipe.phase2, steps=steps, warmup=min(10, max(1, steps // 10))))
+
+
+def build_with_headroom(
+    recipe: MicroRecipe,
+    *,
+    home: Path | None = None,
+    progress: ProgressCallback | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Path, Headroom | None, int]:
+    """Build ``recipe``; without headroom, the phase-2 extensions in turn (module docstring).
+
+    Returns (model directory, its headroom, attempt: 0 = the recipe itself).
+    """
+    tried: list[tuple[Path, Headroom | None, int]] = []
+    for attempt, factor in enumerate((1.0, *HEADROOM_EXTENSIONS)):
+        r = recipe if attempt == 0 else _extended(recipe, factor)
+        path = build_micro(r, home=home, progress=progress)
+        room = headroom(read_meta(path))
+        if room is None or room.ok:
+            return path, room, attempt
+        tried.append((path, room, attempt))
+    best = max(tried, key=lambda t: t[1].gap if t[1] is not None else -1.0)
+    assert best[1] is not None
+    (log or _stderr)(
+        f"micro-{recipe.size} seed {recipe.seed}: no self-consistency headroom after {len(tried)} attempts "
+        f"(best: {best[1].describe()}); the loop is unlikely to gain on this base: try another seed"
+    )
+    return best
+
+
+def _stderr(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr)
+
+
 def pretrain_micro(
     size: str = "s",
     seed: int = 0,
@@ -206,12 +294,15 @@ def pretrain_micro(
     phase2_steps: int | None = None,
     eval_per_level: int | None = None,
     progress: ProgressCallback | None = None,
+    ensure_headroom: bool | None = None,
 ) -> Path:
     """Pretrain (or reuse from the cache) the micro base model; returns its directory.
 
     ``minutes`` is a nominal budget turned into a fixed number of steps (default 9.5 minutes of
     training at 12.5k tokens/s for size "s"); ``phase1_steps``/``phase2_steps`` set the steps
     directly (tests). ``eval_per_level=0`` skips the held-out check in ``micro_meta.json``.
+    ``ensure_headroom`` (default: only for the default recipe) retries with phase 2 extended until
+    majority@m beats greedy (module docstring).
     """
     recipe = make_recipe(
         size,
@@ -221,6 +312,12 @@ def pretrain_micro(
         phase2_steps=phase2_steps,
         eval_per_level=eval_per_level,
     )
+    if ensure_headroom is None:
+        ensure_headroom = (
+            minutes is None and phase1_steps is None and phase2_steps is None and eval_per_level is None
+        )
+    if ensure_headroom and recipe.eval_per_level > 0:
+        return build_with_headroom(recipe, home=home, progress=progress)[0]
     return build_micro(recipe, home=home, progress=progress)
 
 
@@ -317,7 +414,8 @@ def read_meta(model_dir: Path) -> dict[str, Any]:
 
 
 def pretrain_command(size: str = "s", seed: int = 0, minutes: float | None = None) -> None:
-    """CLI: pretrain (cached) with a progress bar, print the path and the per-level accuracy table."""
+    """CLI: pretrain (cached) with a progress bar, print the path, the per-level accuracy table and
+    the headroom (majority@m against greedy; extended when missing, see the module docstring)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -338,7 +436,7 @@ def pretrain_command(size: str = "s", seed: int = 0, minutes: float | None = Non
             info = "" if math.isnan(loss) else f"loss {loss:.3f}"
             bar.update(tasks[phase], completed=step, info=info)
 
-        path = pretrain_micro(size, seed, minutes, progress=on_progress)
+        path, room, attempt = build_with_headroom(recipe, progress=on_progress)
     meta = read_meta(path)
     err.print(
         f"micro-{size} seed {seed}: {meta['n_params']:,} params, {meta['steps']} steps, {meta['tokens']:,} tokens, "
@@ -362,4 +460,8 @@ def pretrain_command(size: str = "s", seed: int = 0, minutes: float | None = Non
                 f"{row['greedy_direct']:.2f}",
             )
         err.print(table)
+    if room is not None:
+        how = "the recipe" if attempt == 0 else f"phase 2 extended x{HEADROOM_EXTENSIONS[attempt - 1]:g}"
+        verdict = "ok" if room.ok else "NONE (see the warning above)"
+        err.print(f"headroom ({how}): {room.describe()}: {verdict}", markup=False)
     print(path)

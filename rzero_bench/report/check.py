@@ -396,6 +396,8 @@ def check_command(run_dir: Path, baseline: Path, z: float = 3.0) -> None:
         if c.note:
             notes.append(f"{c.task}: {c.note}")
     console = Console(stderr=True)
+    if not console.is_terminal:  # CI logs: wide enough that no column is cut
+        console.width = max(console.width, 130)
     console.print(t)
     for line in notes:
         console.print(line, markup=False)
