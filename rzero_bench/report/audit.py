@@ -30,7 +30,7 @@ import multiprocessing as mp
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -282,7 +282,7 @@ def _side(o: Outcome) -> str:
 
 
 def disagreements(
-    verdicts: dict[str, Sequence[Outcome]], pairs: Sequence[dict[str, Any]], *, examples: int = 3
+    verdicts: Mapping[str, Sequence[Outcome]], pairs: Sequence[dict[str, Any]], *, examples: int = 3
 ) -> list[dict[str, Any]]:
     """The two-sided table for every pair of graders (in the order of ``verdicts``)."""
     rows = []
