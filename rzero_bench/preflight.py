@@ -298,8 +298,12 @@ def grpo_memory(cfg: RunConfig, role: str, shape: ModelShape, device_gib: float 
     tokens = b * (t_p + t_c)
     acts = tokens * (layers * h + per_layer) * 2 if rc.gradient_checkpointing else tokens * layers * per_layer * 2
     host = 0.0
+    weights: float
+    grads: float
+    optim: float
+    ref: float
     if ds.stage == 0:
-        weights, grads, optim, ref = 4 * n, 4 * n, 8 * n, 4 * n
+        weights, grads, optim, ref = 4.0 * n, 4.0 * n, 8.0 * n, 4.0 * n
         zero = "none (fp32 AdamW)"
     elif ds.stage == 3:
         weights, grads, optim, ref = 2 * n / d + 2e9, 2 * n / d, 12 * n / d, 2 * n / d
@@ -311,7 +315,7 @@ def grpo_memory(cfg: RunConfig, role: str, shape: ModelShape, device_gib: float 
         host = 12 * n / d / GIB if ds.offload_optimizer else 0.0
         zero = f"ZeRO-{ds.stage}" + (" + CPU Adam" if ds.offload_optimizer else "")
     if rc.beta == 0:
-        ref = 0
+        ref = 0.0
     dev = device_gib or 0.0
     served = 0.0
     if role == "challenger" and lay.generation_backend == "served":
@@ -652,13 +656,13 @@ def build_plan(cfg: RunConfig, *, res: Resolution, preset: str, preset_why: str,
                                                             "state in host memory (CPU Adam)"))
         # disk
         need_disk = (2 * cfg.iterations + 1) * 2 * shape.params * 1.05
-        where = _existing_parent(run_dir)
+        disk_at = _existing_parent(run_dir)
         if planned:
             checks.append(Check("disk", "there", f"~{need_disk / GIB:.0f} GiB free for checkpoints under the run directory"))
         else:
-            free = shutil.disk_usage(where).free
+            free = shutil.disk_usage(disk_at).free
             checks.append(Check("disk", "ok" if free >= need_disk else "fail",
-                                f"{free / GIB:.0f} GiB free at {where}; checkpoints need ~{need_disk / GIB:.0f} GiB"))
+                                f"{free / GIB:.0f} GiB free at {disk_at}; checkpoints need ~{need_disk / GIB:.0f} GiB"))
         plan.stages = _stage_rows(cfg, shape, plan.lengths, gen_tps, train_tps)
     return plan
 
