@@ -137,6 +137,10 @@ def eval_(
     base_url: str | None = typer.Option(None, "--base-url", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai backend: name of the env var holding the key."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="hf backend: prompts per generate() call."),
+    judge: str | None = typer.Option(None, "--judge", help="Re-check math verdicts with an LLM judge, both ways "
+                                     "(openai:<model>@<base_url>): wrong answers it accepts and non-exact matches it "
+                                     "rejects are flipped in separate <metric>+judge metrics; the headline is unchanged."),
+    judge_api_key_env: str = typer.Option("OPENAI_API_KEY", "--judge-api-key-env", help="Env var holding the judge's key."),
 ) -> None:
     """Score a checkpoint on benchmark tasks; writes <task>.json and <task>.samples.jsonl."""
     from rzero_bench.evaluate import eval_command
@@ -155,7 +159,8 @@ def eval_(
                  include_paths=include_path, base_url=base_url, api_key_env=api_key_env, batch_size=batch_size,
                  max_k=max_k if max_k is not None else max_samples, protocol=protocol, model_args=model_args,
                  gen_kwargs=gen_kwargs, apply_chat_template=apply_chat_template,
-                 system_instruction=system_instruction, output_format=output_format, model_label=label)
+                 system_instruction=system_instruction, output_format=output_format, model_label=label,
+                 judge=judge, judge_api_key_env=judge_api_key_env)
 
 
 @app.command()

@@ -297,6 +297,53 @@ def data_source(spec: TaskSpec, data_dir: str | os.PathLike[str] | None) -> dict
     }
 
 
+def _run_judge(judge: Any, spec: TaskSpec, docs: Sequence[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    """Ask ``judge`` about every verdict that could be wrong; stores ``row["judge"]`` (None = not asked)."""
+    from rzero_bench.judge import needs_judge
+
+    asked: list[tuple[int, int]] = []
+    triples: list[tuple[str, str, str]] = []
+    for di, (doc, row) in enumerate(zip(docs, rows, strict=True)):
+        row["judge"] = [None] * len(row["answers"])
+        for j, (a, v) in enumerate(zip(row["answers"], row["verdicts"], strict=True)):
+            if needs_judge(a, v):
+                asked.append((di, j))
+                triples.append((spec.render_text(doc), row["reference"], str(a)))
+    for (di, j), jv in zip(asked, judge.judge(triples), strict=True):
+        rows[di]["judge"][j] = {"correct": jv.correct, "reply": jv.reply}
+
+
+def judged_metrics(
+    rows: Sequence[dict[str, Any]], passes: Sequence[dict[str, Any]], kind: str, judge_spec: str
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]], dict[str, Any]]:
+    """``<metric>+judge`` metrics (and per subtask) from the rows' judge decisions, and the flip counts.
+
+    A sample's judged correctness is the judge's YES/NO where it answered, else the grader's verdict.
+    """
+    judged_rows = []
+    n = {"checked": 0, "flipped_to_correct": 0, "flipped_to_wrong": 0, "unparsed": 0}
+    for row in rows:
+        decisions = row.get("judge") or [None] * len(row["correct"])
+        correct = []
+        for c, d in zip(row["correct"], decisions, strict=True):
+            if d is None:
+                correct.append(bool(c))
+                continue
+            n["checked"] += 1
+            if d.get("correct") is None:
+                n["unparsed"] += 1
+                correct.append(bool(c))
+                continue
+            n["flipped_to_correct"] += int(d["correct"] and not c)
+            n["flipped_to_wrong"] += int(bool(c) and not d["correct"])
+            correct.append(bool(d["correct"]))
+        judged_rows.append({**row, "correct": correct})
+    metrics, subtasks = compute_metrics(judged_rows, passes, kind)
+    rename = lambda ms: {f"{k}+judge": v for k, v in ms.items()}  # noqa: E731
+    summary: dict[str, Any] = {"judge": judge_spec, **n}
+    return rename(metrics), {name: rename(ms) for name, ms in subtasks.items()}, summary
+
+
 # ----------------------------------------------------------------------------- one task
 def evaluate_task(
     generator: Any,
@@ -310,6 +357,7 @@ def evaluate_task(
     max_k: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     apply_chat_template: bool = True,
+    judge: Any = None,
 ) -> tuple[EvalResult, list[dict[str, Any]]]:
     """Generate, extract, grade and score one task over ``docs``; returns (result, sample rows).
 
@@ -404,6 +452,13 @@ def evaluate_task(
 
     layout = _layout(passes)
     metrics, subtasks = compute_metrics(rows, layout, kind)
+    judge_summary: dict[str, Any] = {}
+    if judge is not None and kind == "math":  # a separate +judge metric, never the headline
+        _run_judge(judge, spec, docs, rows)
+        extra, extra_sub, judge_summary = judged_metrics(rows, layout, kind, str(getattr(judge, "spec", judge)))
+        metrics.update(extra)
+        for name, ms in extra_sub.items():
+            subtasks.setdefault(name, {}).update(ms)
     system = (
         build_messages(spec, {**docs[0]})[0] if docs else {"role": "system", "content": SOLVER_SYSTEM_PROMPT}
     )
@@ -434,6 +489,7 @@ def evaluate_task(
         protocol=et.protocol,
         warnings=list(et.warnings),
         data_source=data_source(spec, data_dir),
+        judge=judge_summary,
     )
     return result, rows
 
@@ -479,6 +535,7 @@ def evaluate(
     protocol: str | None = None,
     exclude: dict[str, set[str]] | None = None,
     apply_chat_template: bool = True,
+    judge: Any = None,
 ) -> dict[str, EvalResult]:
     """Evaluate every task with one (already loaded) generator; writes results under ``out_dir``.
 
@@ -489,7 +546,9 @@ def evaluate(
     ``skip_missing``: a task whose local file is absent from ``data_dir`` (and has no fallback) is
     skipped with a warning (listed in ``eval_summary.md``) instead of failing; used for suites
     (SuperGPQA has no mirror). ``max_k`` caps k of sampled metrics for quick runs (labels then read
-    e.g. ``mean@4``); ``max_samples`` is its old name.
+    e.g. ``mean@4``); ``max_samples`` is its old name. ``apply_chat_template=False`` sends plain
+    prompts (:func:`build_messages`); ``judge`` (:class:`rzero_bench.judge.Judge`) adds the
+    two-sided ``<metric>+judge`` re-check to math tasks.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -555,6 +614,7 @@ def evaluate(
                 max_k=max_k,
                 data_dir=data_dir,
                 apply_chat_template=apply_chat_template,
+                judge=judge,
             )
             if limit is not None:
                 result = EvalResult.from_dict({**result.to_dict(), "limit": limit})
@@ -652,6 +712,14 @@ def rescore(
             row["verdicts"] = [v.to_dict() for v in vs]
             row["correct"] = [v.correct is True for v in vs]
         metrics, subtasks = compute_metrics(rows, result["sampling"]["passes"], kind)
+        judge_summary = result.get("judge") or {}
+        if any("judge" in row for row in rows):  # the saved judge decisions over the new verdicts
+            extra, extra_sub, judge_summary = judged_metrics(
+                rows, result["sampling"]["passes"], kind, str(judge_summary.get("judge", ""))
+            )
+            metrics.update(extra)
+            for name, ms in extra_sub.items():
+                subtasks.setdefault(name, {}).update(ms)
         counts = {**result.get("counts", {}), **_counts(rows)}
         old = EvalResult.from_dict(result).to_dict()  # schema-1 files come back with package_versions
         new = EvalResult.from_dict(
@@ -661,6 +729,7 @@ def rescore(
                 "subtasks": subtasks,
                 "counts": counts,
                 "boxed_rate": _boxed_rate(rows),
+                "judge": judge_summary,
                 "package_versions": {**package_versions(), "rescored": "true"},
             }
         )
@@ -823,6 +892,8 @@ def eval_command(
     system_instruction: str | None = None,
     output_format: str = "rzero",
     model_label: str | None = None,
+    judge: str | None = None,
+    judge_api_key_env: str = "OPENAI_API_KEY",
 ) -> dict[str, EvalResult]:
     """`rzero-bench eval`: resolve tasks, check the data is reachable, load the model once, evaluate."""
     from rzero_bench.backends import make_generator
@@ -874,6 +945,11 @@ def eval_command(
             f"--no-apply-chat-template needs a local backend (hf, vllm); the {backend} backend talks to a"
             " chat server that applies its own template"
         )
+    judge_obj = None
+    if judge:
+        from rzero_bench.judge import make_judge
+
+        judge_obj = make_judge(judge, api_key_env=judge_api_key_env)
     out = output if output is not None else Path("results") / model_dir_name(model, model_label)
     check_output_dir(out, model)
     with make_generator(backend, model, **options) as gen:
@@ -889,6 +965,7 @@ def eval_command(
             skip_missing=bool(suite),
             max_k=max_k if max_k is not None else max_samples,
             apply_chat_template=apply_chat_template,
+            judge=judge_obj,
         )
     if output_format == "lm-eval":
         from rzero_bench.interop.lmeval import write_lmeval_results

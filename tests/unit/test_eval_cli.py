@@ -234,12 +234,12 @@ def test_eval_help_explains_every_flag(capsys: pytest.CaptureFixture[str], monke
 
     from rzero_bench.cli import app
 
-    out = CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).output
+    out = " ".join(CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).output.split())
     for flag, words in {
         "--protocol": "official", "--model-args": "tensor_parallel_size", "--gen-kwargs": "max_gen_toks",
         "--include-path": "added to the shipped", "--apply-chat-template": "chat template",
         "--no-apply-chat-template": "plain", "--system-instruction": "System prompt", "--max-k": "Cap k",
-        "--max-samples": "Deprecated alias", "--output-format": "lm-eval", "--output": "org__name",
+        "--max-samples": "Deprecated alias", "--output-format": "lm-eval", "--output": "org__name", "--judge": "both ways",
     }.items():
         assert flag in out and words in out, flag
 
