@@ -28,6 +28,8 @@ micro_app = typer.Typer(help="Micro R-Zero: arithmetic world with an exact oracl
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(tiny_app, name="tiny")
 app.add_typer(micro_app, name="micro")
+data_app = typer.Typer(help="Build the local benchmark mirror (the RZERO_DATA_DIR layout).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 config_app = typer.Typer(help="Show the resolved run config with each field's meaning and source.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -285,6 +287,27 @@ def config_show(
     cfg = load_config(config, preset=preset, model=model, overrides=set_)
     typer.echo(f"# rzero-bench resolved config; config_hash {config_hash(cfg)}")
     typer.echo(render_config(cfg), nl=False)
+
+
+# ---------------------------------------------------------------- data
+@data_app.command("fetch")
+def data_fetch(
+    tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated task names (default: every task)."),
+    suite: str | None = typer.Option(None, "--suite", help="Task suite: rzero | math | general."),
+    protocol: str | None = typer.Option(None, "--protocol", help="Also fetch the data this protocol's variants read "
+                                        "(official: MrLight/bbeh-eval)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Mirror to build (default: $RZERO_DATA_DIR)."),
+    tasks_dir: Path | None = typer.Option(None, "--tasks-dir", help=TASKS_DIR_HELP),
+    include_path: list[Path] = typer.Option([], "--include-path", help="Directory of extra task YAML files (repeatable)."),
+    hub_dir: Path | None = typer.Option(None, "--hub-dir", help="A local directory standing in for the hub "
+                                        "(<hub-dir>/<dataset_path>/[<config>/]<split>.jsonl); no network."),
+    force: bool = typer.Option(False, "--force", help="Fetch files that already exist again."),
+) -> None:
+    """Download each task's test split from the hub into the mirror layout; provenance in SOURCES.json."""
+    from rzero_bench.datafetch import fetch_command
+
+    fetch_command(data_dir=_data_dir(data_dir), tasks=tasks, suite=suite, protocol=protocol, tasks_dir=tasks_dir,
+                  include_paths=include_path, hub_dir=hub_dir, force=force)
 
 
 # ---------------------------------------------------------------- tasks

@@ -267,25 +267,24 @@ def _apply_fallback(verdicts: list[Verdict], flags: list[bool]) -> list[Verdict]
 
 
 def data_source(spec: TaskSpec, data_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """Where the items came from: the mirror file and its sha256, the generator, or the hub id."""
-    from rzero_bench.store import sha256_file
+    """Where the items came from: the mirror file and its sha256 (with the hub id and revision it was
+    fetched from, when the mirror's SOURCES.json records it), the generator, or the hub id@revision."""
+    from rzero_bench.datafetch import mirror_digest, mirror_source
 
     meta = spec.metadata
     if meta.processor == "generated":
         return {"kind": "generated", "generator": meta.generator, "kwargs": dict(meta.generator_kwargs)}
     if data_dir is not None:
         path = local_path(spec, data_dir)
+        out: dict[str, Any] = {"kind": "mirror", "file": meta.local_file,
+                               "sha256": mirror_digest(path) if path.exists() else None}
         if path.is_dir():  # e.g. BBEH's upstream task.json files: hash of the sorted (name, sha256) list
-            files = sorted(p for p in path.rglob("*") if p.is_file())
-            digest = sha256_text(
-                json.dumps([[p.relative_to(path).as_posix(), sha256_file(p)] for p in files])
-            )
-            return {"kind": "mirror", "file": meta.local_file, "sha256": digest, "files": len(files)}
-        return {
-            "kind": "mirror",
-            "file": meta.local_file,
-            "sha256": sha256_file(path) if path.exists() else None,
-        }
+            out["files"] = sum(1 for p in path.rglob("*") if p.is_file())
+        fetched = mirror_source(data_dir, meta.local_file)
+        if fetched is not None:
+            out["fetched_from"] = {k: fetched.get(k) for k in ("hub", "config", "split", "revision",
+                                                              "resolved_revision", "source", "sha256")}
+        return out
     revision = getattr(meta, "revision", None)
     hub = spec.dataset_path + (f"@{revision}" if revision else "")
     return {
@@ -923,8 +922,9 @@ def eval_command(
                 )
     elif _offline() and any(et.spec.metadata.processor != "generated" for et in planned):
         raise UserError(
-            f"the hub is unreachable offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE set) and no local data: set"
-            f" RZERO_DATA_DIR or pass --data-dir (needed for {', '.join(t.task for t in planned)})"
+            f"no benchmark data: offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE set) and no local mirror; build one"
+            f" where the hub is reachable (`rzero-bench data fetch --data-dir DIR`) and set RZERO_DATA_DIR=DIR"
+            f" (needed for {', '.join(t.task for t in planned)})"
         )
     options: dict[str, Any] = {}
     extra = parse_kv(model_args, "--model-args")

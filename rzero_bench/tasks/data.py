@@ -118,19 +118,21 @@ def _read_hub(spec: TaskSpec) -> list[dict[str, Any]]:
         raise DataError(
             f"task {spec.task}: the hub dataset {spec.dataset_path} cannot be reached offline (HF_HUB_OFFLINE/"
             "HF_DATASETS_OFFLINE is set); set RZERO_DATA_DIR or pass --data-dir to a local mirror"
-            " laid out like ../shared/benchmarks"
+            " laid out like ../shared/benchmarks (`rzero-bench data fetch --data-dir DIR` builds one)"
         )
     try:
         import datasets
     except ImportError:  # pragma: no cover
         raise UserError("the 'datasets' package is required to load tasks from the hub") from None
     try:
-        ds = datasets.load_dataset(spec.dataset_path, spec.dataset_name, split=spec.test_split)
+        ds = datasets.load_dataset(spec.dataset_path, spec.dataset_name, split=spec.test_split,
+                                   revision=spec.metadata.revision)
     except Exception as e:  # noqa: BLE001 - any hub failure becomes one line
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise DataError(
             f"task {spec.task}: could not load {spec.dataset_path} from the hub ({first}); set RZERO_DATA_DIR"
-            " or pass --data-dir to a local mirror"
+            " or pass --data-dir to a local mirror (`rzero-bench data fetch --data-dir DIR` builds one where the"
+            " hub is reachable)"
         ) from None
     rows = [dict(r) for r in ds]
     if spec.metadata.processor == "bbeh":

@@ -114,6 +114,9 @@ class TaskMetadata(_Strict):
     id_field: str | None = None
     system_prompt: str | None = None
     description: str = ""
+    # the hub dataset's commit (``datasets.load_dataset(..., revision=...)``); None: the hub's current
+    # state, resolved and recorded by ``rzero-bench data fetch`` (SOURCES.json in the mirror)
+    revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$")
 
     @field_validator("local_file")
     @classmethod
@@ -330,5 +333,12 @@ def parse_task(data: Any, source: str) -> TaskSpec:
 
 
 def task_hash(spec: TaskSpec) -> str:
-    """sha256 of the canonical JSON of the task definition (comments/formatting do not count)."""
-    return sha256_json(spec.model_dump(mode="json"))
+    """sha256 of the canonical JSON of the task definition (comments/formatting do not count).
+
+    An unset ``metadata.revision`` is left out, so tasks defined before the field existed keep
+    their hash; a pinned revision is part of the definition.
+    """
+    data = spec.model_dump(mode="json")
+    if data["metadata"].get("revision") is None:
+        data["metadata"].pop("revision", None)
+    return sha256_json(data)
