@@ -246,20 +246,35 @@ class EvalConfig(_Strict):
         "Generation length for every task (null: each task's own; ours 4096, official 8192 for "
         "MMLU-Pro/SuperGPQA)."))
     seed: int = Field(0, description="Seed of the limit subsample and of sampled metrics.")
-    batch_size: int = Field(16, ge=1, description=(
-        "hf backend: prompts per generate() call, in every stage that samples."))
-    max_samples: int | None = Field(None, ge=1, description=(
-        "Cap k of sampled metrics (mean@k, maj@k) for quick runs; labels show the k used (null: each "
-        "task's k, e.g. mean@32)."))
-    dev_tasks: list[str] | None = Field(None, description=(
-        "Tasks every iteration (and the base) is also scored on as a held-out dev split, to pick the "
-        "best iteration and detect collapse without looking at the test scores (ours). A task that is "
-        "not evaluated for the test (e.g. micro_arith_dev, its own generated split) is used whole; a "
-        "test task gives up a seeded slice of dev_size items, left out of its test results. Written "
-        "to dev_results/iter_<k>/."))
-    dev_size: int = Field(100, ge=1, description=(
-        "Items of the seeded dev slice taken out of a test task named in dev_tasks (and the cap on a "
-        "separate dev task)."))
+    batch_size: int = Field(
+        16, ge=1, description=("hf backend: prompts per generate() call, in every stage that samples.")
+    )
+    max_samples: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Cap k of sampled metrics (mean@k, maj@k) for quick runs; labels show the k used (null: each "
+            "task's k, e.g. mean@32)."
+        ),
+    )
+    dev_tasks: list[str] | None = Field(
+        None,
+        description=(
+            "Tasks every iteration (and the base) is also scored on as a held-out dev split, to pick the "
+            "best iteration and detect collapse without looking at the test scores (ours). A task that is "
+            "not evaluated for the test (e.g. micro_arith_dev, its own generated split) is used whole; a "
+            "test task gives up a seeded slice of dev_size items, left out of its test results. Written "
+            "to dev_results/iter_<k>/."
+        ),
+    )
+    dev_size: int = Field(
+        100,
+        ge=1,
+        description=(
+            "Items of the seeded dev slice taken out of a test task named in dev_tasks (a separate dev "
+            "task is used whole)."
+        ),
+    )
     dev_seed: int = Field(20250807, description="Seed of the dev slice (independent of eval.seed).")
     collapse_label_floor: float | None = Field(None, ge=0, le=1, description=(
         "Collapse alarm: kept-question pseudo-label accuracy (label_acc stage) below this floor "
@@ -289,75 +304,174 @@ class LayoutConfig(_Strict):
     with ``gpu_memory_utilization``.
     """
 
-    generation_backend: Literal["hf", "vllm", "openai", "served"] = Field("hf", description=(
-        "Backend of every sampling stage (questions, votes, eval, the solver in the challenger's "
-        "reward): hf (transformers, CPU/CI), vllm (in process), openai (your server at "
-        "solver_server_url), served (we start serve_command per stage, the official layout)."))
-    solver_server_url: str | None = Field(None, description=(
-        "openai backend: base URL of an already running OpenAI-compatible server for the solver, "
-        "e.g. http://HOST:8000/v1 (you restart it with each iteration's solver)."))
-    serve_command: str = Field(
-        "vllm serve {model} --host 127.0.0.1 --port {port} --served-model-name {name} "
-        "--data-parallel-size {data_parallel_size} --max-model-len {max_model_len} "
-        "--gpu-memory-utilization {gpu_memory_utilization}", description=(
-            "served backend: command starting the server; {model}, {port} (both required), {name}, "
-            "{data_parallel_size} (the server's GPU count), {max_model_len} and "
-            "{gpu_memory_utilization} are filled in per stage."))
-    serve_gpus: str | None = Field(None, description=(
-        "served backend: CUDA_VISIBLE_DEVICES of the solver server while the challenger trains, e.g. "
-        "\"4,5,6,7\" (official: GPUs 4-7)."))
-    sampling_gpus: str | None = Field(None, description=(
-        "served backend: CUDA_VISIBLE_DEVICES of the server in the stages that only sample (questions, "
-        "votes, eval), when no training runs; null: serve_gpus. Auto layouts: every GPU of the node."))
-    auto: bool = Field(False, description=(
-        "Fill the GPU fields not set explicitly (serve_gpus, sampling_gpus, challenger_gpus, "
-        "solver_gpus, accelerate_config, launch_prefix, gpus_per_node) from the GPUs visible, or from "
-        "--gpus/--nodes, before the run starts; the plan (--dry-run) shows the result. Paper presets: "
-        "true; the official layout is the 8-GPU case."))
-    gpus_per_node: int | None = Field(None, ge=1, description=(
-        "GPUs per node the layout is planned for (auto layouts: filled in from the machine or --gpus)."))
-    nodes: int = Field(1, ge=1, description=(
-        "Nodes the GRPO stages run on (several: through launch_prefix, e.g. srun); sampling runs on the "
-        "first node."))
-    max_model_len: int | None = Field(None, ge=256, description=(
-        "Longest prompt + completion the server accepts (vLLM --max-model-len). null: derived from the "
-        "tasks (longest prompt + its max_tokens, over every eval task and the self-play prompts), "
-        "capped by the model's own limit. A request that still does not fit gets its max_tokens "
-        "clamped, or is refused with the task and item named."))
-    serve_concurrency: int | None = Field(None, ge=1, description=(
-        "served/openai backends: HTTP requests in flight; a vLLM server batches them itself. null: "
-        "256 per serving GPU (vLLM's default max_num_seqs per engine)."))
-    serve_gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description=(
-        "served backend: share of each serving GPU's memory vLLM may take when it has the GPUs to itself "
-        "(vLLM's default: 0.9)."))
-    shared_gpu_memory_utilization: float = Field(0.25, gt=0, le=1, description=(
-        "served backend: the solver server's share when it shares GPUs with challenger training (the "
-        "1-GPU layout); the rest is for the trainer and its colocated vLLM."))
-    served_solver_name: str | None = Field(None, description=(
-        "openai backend: model name the server knows the current solver by (null: its path)."))
-    api_key_env: str = Field("OPENAI_API_KEY", description=(
-        "Name of the environment variable holding the API key of the openai/served server."))
-    gpu_memory_utilization: float = Field(0.4, gt=0, le=1, description=(
-        "vllm backend and colocated trainer vLLM: share of GPU memory vLLM may take."))
-    trainer_use_vllm: bool = Field(False, description=(
-        "GRPO rollouts with vLLM colocated in the trainer (TRL use_vllm) instead of transformers."))
-    accelerate_config: str | None = Field(None, description=(
-        "Run GRPO stages under `accelerate launch` with this config (a path, or a name under "
-        "trainers/, e.g. accelerate/8gpu_zero2.yaml); null: in process. Needs the solver over HTTP "
-        "(served or openai)."))
-    challenger_gpus: str | None = Field(None, description=(
-        "Under accelerate_config: CUDA_VISIBLE_DEVICES of challenger GRPO, also its process count "
-        "(official: \"0,1,2,3\"; the others serve the solver). null: accelerate's own setting."))
-    solver_gpus: str | None = Field(None, description=(
-        "Under accelerate_config: CUDA_VISIBLE_DEVICES of solver GRPO, also its process count "
-        "(official: all 8). null: accelerate's own setting."))
-    launch_prefix: str | None = Field(None, description=(
-        "Several nodes: command put before `accelerate launch`, e.g. \"srun --nodes=2 --ntasks-per-node=1\"."))
-    cpu_threads: int | None = Field(1, ge=1, description=(
-        "torch threads for CPU generation and training (1 is fastest for tiny models on shared "
-        "cores); null: torch's default."))
-    description: str = Field("single process; generation with transformers", description=(
-        "Free text describing the layout, recorded in the manifest."))
+    generation_backend: Literal["hf", "vllm", "openai", "served"] = Field(
+        "hf",
+        description=(
+            "Backend of every sampling stage (questions, votes, eval, the solver in the challenger's "
+            "reward): hf (transformers, CPU/CI), vllm (in process), openai (your server at "
+            "solver_server_url), served (we start serve_command per stage, the official layout)."
+        ),
+    )
+    solver_server_url: str | None = Field(
+        None,
+        description=(
+            "openai backend: base URL of an already running OpenAI-compatible server for the solver, "
+            "e.g. http://HOST:8000/v1 (you restart it with each iteration's solver)."
+        ),
+    )
+    serve_engine: Literal["vllm", "transformers"] = Field(
+        "vllm",
+        description=(
+            "served backend: the serving engine, vllm (GPU; honours n, continuous batching) or transformers "
+            "(`transformers serve`, CPU/CI: one request per sample, one generate at a time; extra "
+            "rzero-bench[serving]). It gives the default command, the readiness check and the wire "
+            "differences (rzero_bench/backends/engines.py)."
+        ),
+    )
+    serve_command: str | None = Field(
+        None,
+        description=(
+            "served backend: command starting the server; null: the engine's template (vllm: `vllm serve "
+            "{model} --host 127.0.0.1 --port {port} --served-model-name {name} --data-parallel-size "
+            "{data_parallel_size} --max-model-len {max_model_len} --gpu-memory-utilization "
+            "{gpu_memory_utilization}`). {model}, {port} (both required), {name}, {data_parallel_size} (the "
+            "server's GPU count), {max_model_len} and {gpu_memory_utilization} are filled in per stage."
+        ),
+    )
+    serve_gpus: str | None = Field(
+        None,
+        description=(
+            "served backend: CUDA_VISIBLE_DEVICES of the solver server while the challenger trains, e.g. "
+            '"4,5,6,7" (official: GPUs 4-7).'
+        ),
+    )
+    sampling_gpus: str | None = Field(
+        None,
+        description=(
+            "served backend: CUDA_VISIBLE_DEVICES of the server in the stages that only sample (questions, "
+            "votes, eval), when no training runs; null: serve_gpus. Auto layouts: every GPU of the node."
+        ),
+    )
+    auto: bool = Field(
+        False,
+        description=(
+            "Fill the GPU fields not set explicitly (serve_gpus, sampling_gpus, challenger_gpus, "
+            "solver_gpus, accelerate_config, launch_prefix, gpus_per_node) from the GPUs visible, or from "
+            "--gpus/--nodes, before the run starts; the plan (--dry-run) shows the result. Paper presets: "
+            "true; the official layout is the 8-GPU case."
+        ),
+    )
+    gpus_per_node: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "GPUs per node the layout is planned for (auto layouts: filled in from the machine or --gpus)."
+        ),
+    )
+    nodes: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Nodes the GRPO stages run on (several: through launch_prefix, e.g. srun); sampling runs on the "
+            "first node."
+        ),
+    )
+    max_model_len: int | None = Field(
+        None,
+        ge=256,
+        description=(
+            "Longest prompt + completion the server accepts (vLLM --max-model-len). null: derived from the "
+            "tasks (longest prompt + its max_tokens, over every eval task and the self-play prompts), "
+            "capped by the model's own limit. A request that still does not fit gets its max_tokens "
+            "clamped, or is refused with the task and item named."
+        ),
+    )
+    serve_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "served/openai backends: HTTP requests in flight; a vLLM server batches them itself. null: "
+            "256 per serving GPU (vLLM's default max_num_seqs per engine)."
+        ),
+    )
+    serve_gpu_memory_utilization: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description=(
+            "served backend: share of each serving GPU's memory vLLM may take when it has the GPUs to itself "
+            "(vLLM's default: 0.9)."
+        ),
+    )
+    shared_gpu_memory_utilization: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description=(
+            "served backend: the solver server's share when it shares GPUs with challenger training (the "
+            "1-GPU layout); the rest is for the trainer and its colocated vLLM."
+        ),
+    )
+    served_solver_name: str | None = Field(
+        None,
+        description=("openai backend: model name the server knows the current solver by (null: its path)."),
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description=("Name of the environment variable holding the API key of the openai/served server."),
+    )
+    gpu_memory_utilization: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description=("vllm backend and colocated trainer vLLM: share of GPU memory vLLM may take."),
+    )
+    trainer_use_vllm: bool = Field(
+        False,
+        description=(
+            "GRPO rollouts with vLLM colocated in the trainer (TRL use_vllm) instead of transformers."
+        ),
+    )
+    accelerate_config: str | None = Field(
+        None,
+        description=(
+            "Run GRPO stages under `accelerate launch` with this config (a path, or a name under "
+            "trainers/, e.g. accelerate/8gpu_zero2.yaml); null: in process. Needs the solver over HTTP "
+            "(served or openai)."
+        ),
+    )
+    challenger_gpus: str | None = Field(
+        None,
+        description=(
+            "Under accelerate_config: CUDA_VISIBLE_DEVICES of challenger GRPO, also its process count "
+            '(official: "0,1,2,3"; the others serve the solver). null: accelerate\'s own setting.'
+        ),
+    )
+    solver_gpus: str | None = Field(
+        None,
+        description=(
+            "Under accelerate_config: CUDA_VISIBLE_DEVICES of solver GRPO, also its process count "
+            "(official: all 8). null: accelerate's own setting."
+        ),
+    )
+    launch_prefix: str | None = Field(
+        None,
+        description=(
+            'Several nodes: command put before `accelerate launch`, e.g. "srun --nodes=2 --ntasks-per-node=1".'
+        ),
+    )
+    cpu_threads: int | None = Field(
+        1,
+        ge=1,
+        description=(
+            "torch threads for CPU generation and training (1 is fastest for tiny models on shared "
+            "cores); null: torch's default."
+        ),
+    )
+    description: str = Field(
+        "single process; generation with transformers",
+        description=("Free text describing the layout, recorded in the manifest."),
+    )
 
 
 class ControlsConfig(_Strict):
@@ -524,10 +638,12 @@ def _combination_problems(cfg: RunConfig) -> list[str]:
                    "server for the solver, e.g. http://HOST:8000/v1); or set layout.generation_backend=served "
                    "to start one per stage")
     if lay.accelerate_config and lay.generation_backend not in ("served", "openai"):
-        out.append(f"layout.accelerate_config={lay.accelerate_config} runs GRPO in several processes, which "
-                   "reach the solver over HTTP: set layout.generation_backend=served (or openai with "
-                   "layout.solver_server_url), or layout.accelerate_config=null")
-    if lay.generation_backend == "served":
+        out.append(
+            f"layout.accelerate_config={lay.accelerate_config} runs GRPO in several processes, which "
+            "reach the solver over HTTP: set layout.generation_backend=served (or openai with "
+            "layout.solver_server_url), or layout.accelerate_config=null"
+        )
+    if lay.generation_backend == "served" and lay.serve_command is not None:
         try:
             probe = lay.serve_command.format(model="\0m", port="\0p", name="\0n", data_parallel_size=1,
                                              max_model_len=1, gpu_memory_utilization=1)

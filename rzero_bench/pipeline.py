@@ -27,10 +27,13 @@ there; the manifest records ``stopped`` with the iteration and the reasons.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rzero_bench.backends.served import reap_orphans
 from rzero_bench.config import RunConfig, config_hash
 from rzero_bench.selfconsistency import self_consistency
 from rzero_bench.stages import STAGES, StageFn
@@ -66,7 +69,10 @@ class Pipeline:
         """Iteration 0's eval (the base model), then every stage of iterations 1..cfg.iterations."""
         cfg, ctx = self.cfg, self.ctx
         _quiet_libraries()
-        with RunLock(self.dir):
+        with RunLock(self.dir), stop_children_on_exit():
+            reaped = reap_orphans(ctx.server_dir)
+            if reaped:
+                ctx.log(f"  stopped {len(reaped)} server(s) a killed run left behind (pids {reaped})")
             resumed = self.store.open(
                 config=cfg.model_dump(mode="json"),
                 config_hash=config_hash(cfg),
@@ -121,10 +127,41 @@ class Pipeline:
         self.store.start(key)
         t0 = time.monotonic()
         self.ctx.log(f"[cyan]▶ {key}[/]")
+        self.ctx.stage_key, self.ctx.servers = key, []
         info = fn(self.ctx, paths)
+        if self.ctx.servers:  # every server the stage started, each stopped by now
+            info["servers"] = [dict(s) for s in self.ctx.servers]
         outputs = info.pop("outputs")
         self.store.finish(key, outputs=outputs, wall_time_s=time.monotonic() - t0, **info)
         self.ctx.log(f"  [green]✓ {key}[/] {time.monotonic() - t0:.1f}s " + _brief(info))
+
+
+@contextlib.contextmanager
+def stop_children_on_exit() -> Iterator[None]:
+    """While the run lasts, SIGTERM and SIGHUP raise ``SystemExit`` (SIGINT already raises
+    ``KeyboardInterrupt``) so every ``with`` block that owns a server or a launched trainer closes
+    it; on the way out any server still running is stopped. Handlers are installed only in the main
+    thread and restored afterwards."""
+    import signal
+    import threading
+
+    from rzero_bench.backends.served import stop_all
+
+    def _raise(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, _raise)
+    try:
+        yield
+    finally:
+        try:
+            stop_all()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _quiet_libraries() -> None:
@@ -148,11 +185,24 @@ def _brief(info: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- CLI entry
-def run_command(*, config: Path | None, model: str | None, iterations: int | None, preset: str | None,
-                run_dir: Path | None, data_dir: Path | None, overrides: list[str],
-                dry_run: bool = False, gpus: int | None = None, gpu_memory_gib: float | None = None,
-                nodes: int | None = None, force_preset: bool = False, gen_tokens_per_s: float | None = None,
-                train_tokens_per_s: float | None = None, stop_on_collapse: bool = False) -> None:
+def run_command(
+    *,
+    config: Path | None,
+    model: str | None,
+    iterations: int | None,
+    preset: str | None,
+    run_dir: Path | None,
+    data_dir: Path | None,
+    overrides: list[str],
+    stop_on_collapse: bool = False,
+    dry_run: bool = False,
+    gpus: int | None = None,
+    gpu_memory_gib: float | None = None,
+    nodes: int | None = None,
+    force_preset: bool = False,
+    gen_tokens_per_s: float | None = None,
+    train_tokens_per_s: float | None = None,
+) -> None:
     """``rzero-bench run``: resolve and check the run (:mod:`rzero_bench.preflight`; nothing is written
     when a check fails, or with ``dry_run``), then run (or resume) it and print the summary tables."""
     from rzero_bench.preflight import prepare_run

@@ -165,8 +165,24 @@ def _csv(ids: Sequence[int]) -> str:
 
 # --------------------------------------------------------------------------- layout from hardware
 def needs_gpu(cfg: RunConfig) -> bool:
+    """Whether the layout needs CUDA GPUs. The CPU form of the GPU layout (paper-cpu: ``transformers
+    serve`` for sampling, an accelerate config with ``use_cpu: true`` for GRPO) does not."""
     lay = cfg.layout
-    return lay.auto or lay.generation_backend in ("served", "vllm") or bool(lay.accelerate_config) or lay.trainer_use_vllm
+    if lay.auto or lay.trainer_use_vllm or lay.generation_backend == "vllm":
+        return True
+    if lay.generation_backend == "served" and lay.serve_engine == "vllm":
+        return True
+    return bool(lay.accelerate_config) and not accelerate_on_cpu(lay.accelerate_config)
+
+
+def accelerate_on_cpu(accelerate_config: str) -> bool:
+    """True when the accelerate config sets ``use_cpu: true`` (ranks on CPU, gloo)."""
+    import yaml
+
+    from rzero_bench.training.launch import _config_path
+
+    data = yaml.safe_load(_config_path(accelerate_config).read_text(encoding="utf-8")) or {}
+    return bool(data.get("use_cpu"))
 
 
 def derive_layout(cfg: RunConfig, gpus: int, nodes: int = 1, *, user_keys: Sequence[str] = (),
@@ -548,6 +564,12 @@ def build_plan(cfg: RunConfig, *, res: Resolution, preset: str, preset_why: str,
         else:
             checks.append(Check("model", "there" if planned and hc.local else "fail", hc.detail))
 
+    if lay.generation_backend == "served" and lay.serve_engine == "transformers":
+        for name in ("fastapi", "uvicorn"):
+            if importlib.util.find_spec(name) is None:
+                checks.append(Check(name, "there" if planned else "fail",
+                                    f"{name} is not installed; `transformers serve` (layout.serve_engine) needs it: "
+                                    "pip install 'rzero-bench[serving]'"))
     if not gpu:
         return plan
 
@@ -566,7 +588,8 @@ def build_plan(cfg: RunConfig, *, res: Resolution, preset: str, preset_why: str,
         checks.append(Check("gpus", "ok", f"{what} GPUs per node, {hardware.nodes} node(s); the layout uses {need}"))
 
     # packages
-    if lay.generation_backend in ("served", "vllm") or lay.trainer_use_vllm:
+    if (lay.generation_backend == "vllm" or (lay.generation_backend == "served" and lay.serve_engine == "vllm")
+            or lay.trainer_use_vllm):
         checks.append(_package_check("vllm", "sampling with vLLM (served/vllm backend, colocated rollouts)", planned))
     ds = deepspeed_plan(lay.accelerate_config) if lay.accelerate_config else DeepSpeedPlan(0, False, "in process")
     if lay.auto and not lay.accelerate_config:  # no GPU to derive the layout from: every auto layout uses DeepSpeed

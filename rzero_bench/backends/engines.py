@@ -15,9 +15,12 @@ model name      ``{name}`` (``--served-model-name``)       the checkpoint path i
                                                            pinned to it and refuses any other name)
 ``n``           honoured: one request per question         rejected: one request per sample, sample j
                                                            seeded ``seed + j``
-``top_k``       a top-level body field                     only inside ``generation_config`` (a JSON
-                                                           string the server turns into a
-                                                           ``GenerationConfig``)
+sampling        ``temperature``, ``top_p``, ``top_k``      ``temperature`` and ``top_p`` are fields,
+                fields                                     but it samples only when ``do_sample`` is
+                                                           set, and ``top_k`` is refused as a field:
+                                                           both go in ``generation_config`` (a JSON
+                                                           string; unset values come from the model's
+                                                           own generation config)
 batching        continuous batching across requests        one ``generate`` at a time in one inference
                                                            thread; requests queue
 ==============  =========================================  ============================================

@@ -21,8 +21,11 @@ Behaviour:
   rest; follow-up calls use ``seed + choices_so_far`` so seeded samples do not repeat;
 - engines that refuse ``n`` (``supports_n=False``, e.g. ``transformers serve``) get one call per
   sample instead, all in flight together: sample j of a request is seeded ``seed + j`` (the same
-  seeds the follow-up calls use), so the samples differ and a rerun repeats them; ``top_k`` goes
-  into a ``generation_config`` JSON string when ``top_k_mode="generation_config"``;
+  seeds the follow-up calls use), so the samples differ and a rerun repeats them;
+- ``top_k_mode="generation_config"`` (``transformers serve``) sends a ``generation_config`` JSON
+  string with ``do_sample`` (true when temperature > 0) and ``top_k``: that server samples only
+  when the generation config says ``do_sample``, whatever the temperature, and refuses ``top_k``
+  as a field;
 - finish reasons map to ``"stop"``/``"length"``; completion tokens come from ``usage`` (per
   choice when the server gives it, else the total split in proportion to text length, else a
   rough ``len(text) / 4``);
@@ -297,8 +300,13 @@ class OpenAIGenerator(BaseGenerator):
             body["stop"] = list(p.stop)
         if p.seed is not None:
             body["seed"] = int(p.seed) + seed_offset
-        if p.top_k > 0 and self.top_k_mode == "generation_config":
-            body["generation_config"] = json.dumps({"do_sample": p.temperature > 0, "top_k": p.top_k})
+        if self.top_k_mode == "generation_config":
+            # transformers serve: sampling is on only when the config says so (temperature alone
+            # leaves a model without do_sample in its generation_config.json on greedy decoding)
+            gen_config: dict[str, Any] = {"do_sample": p.temperature > 0}
+            if p.top_k > 0:
+                gen_config["top_k"] = p.top_k
+            body["generation_config"] = json.dumps(gen_config)
         elif p.top_k > 0:
             body["top_k"] = p.top_k
         body.update(self.extra_body)

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,7 +51,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: ask the kernel to SIGTERM this child when the thread that started it dies."""
     try:
         import ctypes
@@ -87,7 +88,7 @@ def process_alive(pid: int, start_time: str | None = None) -> bool:
     return start_time is None or process_start_time(pid) == start_time
 
 
-def _stop_group(pid: int, wait_fn: Any, timeout: float) -> None:
+def stop_group(pid: int, wait_fn: Any, timeout: float) -> None:
     """SIGTERM the process group ``pid``, wait up to ``timeout`` s with ``wait_fn``, then SIGKILL it."""
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -123,6 +124,10 @@ class ServedGenerator(BaseGenerator):
         argv = format_command(command or self.engine.command, model=str(model), port=self.port, name=served_name,
                               data_parallel_size=n_gpus, max_model_len=max_model_len,
                               gpu_memory_utilization=gpu_memory_utilization)
+        if argv and os.sep not in argv[0] and shutil.which(argv[0]) is None:
+            beside = Path(sys.executable).with_name(argv[0])  # an unactivated venv: its bin/ is not on PATH
+            if beside.is_file():
+                argv[0] = str(beside)
         self.argv = argv
         env = dict(os.environ)
         if gpus is not None:
@@ -135,8 +140,13 @@ class ServedGenerator(BaseGenerator):
         t0 = time.monotonic()
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                argv, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                argv,
+                env=env,
+                start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+            )
         except FileNotFoundError:
             raise BackendError(f"cannot start the {self.engine.name} server: {argv[0]!r} not found "
                                f"({self.engine.install})") from None
@@ -184,6 +194,22 @@ class ServedGenerator(BaseGenerator):
         self.served_name = served_name if self.engine.names_model else str(model)
         self.inner = OpenAIGenerator(self.served_name, base_url=f"{root}/v1", api_key_env=api_key_env, **options)
 
+    def client_spec(self) -> dict[str, Any]:
+        """How another process (a launched trainer rank) reaches this server: the ``openai`` backend's
+        model name and options, as :func:`rzero_bench.backends.make_generator` takes them."""
+        inner = self.inner
+        return {
+            "backend": "openai",
+            "model": self.served_name,
+            "options": {
+                "base_url": inner.base_url,
+                "api_key_env": inner.api_key_env,
+                "concurrency": inner.concurrency,
+                "supports_n": inner.supports_n,
+                "top_k_mode": inner.top_k_mode,
+            },
+        }
+
     def _log_tail(self, lines: int = 5) -> str:
         if self.log_path is None or not self.log_path.is_file():
             return ""
@@ -208,7 +234,7 @@ class ServedGenerator(BaseGenerator):
                     return False
 
             if proc.poll() is None:
-                _stop_group(proc.pid, wait, self.stop_timeout)
+                stop_group(proc.pid, wait, self.stop_timeout)
             else:  # the leader is gone; its group may not be
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -257,7 +283,7 @@ def reap_orphans(pid_dir: str | os.PathLike[str], *, timeout: float = 30.0) -> l
                     time.sleep(0.1)
                 return True
 
-            _stop_group(pid, wait, timeout)
+            stop_group(pid, wait, timeout)
             reaped.append(pid)
         f.unlink(missing_ok=True)
     return reaped

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from rzero_bench.config import RunConfig
 from rzero_bench.errors import UserError
 from rzero_bench.prompts import load_prompt
+from rzero_bench.stages._progress import TrainDisplay
 from rzero_bench.store import RunStore
 
 StageResult = dict[str, Any]
@@ -124,6 +124,9 @@ class StageContext:
         self.prompts = {role: load_prompt(name) for role, name in cfg.prompts.items()}
         check_model_spec(cfg.model)
         self._base_model: str | None = None
+        self.stage_key = ""  # "iter_<k>/<stage>" while a stage runs (set by the driver)
+        self.servers: list[dict[str, Any]] = []  # servers started by the running stage (served backend)
+        self.server_dir = self.run_dir / ".servers"  # pidfiles of running servers (reaped on resume)
 
     def log(self, msg: str) -> None:
         self.console.print(msg)
@@ -162,8 +165,23 @@ class StageContext:
                 raise UserError("layout.generation_backend is openai but layout.solver_server_url is not set")
             return make_generator("openai", model_path, base_url=lay.solver_server_url, api_key_env=lay.api_key_env)
         if lay.generation_backend == "served":
-            return make_generator("served", model_path, command=lay.serve_command, **self.serve_options(during_training=role == "reward"),
-                                  api_key_env=lay.api_key_env)
+            log_name = (
+                f"{self.stage_key.replace('/', '-')}-{role}-server.log"
+                if self.stage_key
+                else f"{role}-server.log"
+            )
+            gen = make_generator(
+                "served",
+                model_path,
+                engine=lay.serve_engine,
+                command=lay.serve_command,
+                **self.serve_options(during_training=role == "reward"),
+                api_key_env=lay.api_key_env,
+                pid_dir=self.server_dir,
+                log_path=self.run_dir / "logs" / log_name,
+            )
+            self.servers.append(gen.info)  # the driver records it in the stage's manifest entry
+            return gen
         if lay.generation_backend == "vllm":
             return make_generator("vllm", model_path, gpu_memory_utilization=lay.gpu_memory_utilization)
         return make_generator("hf", model_path, batch_size=self.cfg.eval.batch_size, threads=lay.cpu_threads)
@@ -190,26 +208,32 @@ class StageContext:
     # ---- progress display
     def progress(self, description: str, total: int) -> Any:
         """A transient rich progress bar (silent when quiet); stages add one task to it."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        return Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=self.console, transient=True, disable=self.quiet)
+        return Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            disable=self.quiet,
+        )
 
-    def train_progress(self, label: str) -> Callable[[int, int, dict[str, Any]], None]:
-        """The trainer's ``progress(step, total, logs)`` callback: one line per new step."""
-        state: dict[str, Any] = {}
-
-        def cb(step: int, total: int, logs: dict[str, Any]) -> None:
-            if self.quiet:
-                return
-            if state.get("last") == step:
-                return
-            state["last"] = step
-            reward = logs.get("reward")
-            extra = f" reward={reward:.3f}" if isinstance(reward, (int, float)) else ""
-            self.console.print(f"    {label}: step {step}/{total}{extra}")
-
-        return cb
+    def train_progress(self, label: str) -> TrainDisplay:
+        """The GRPO stage's live display: call it as the trainer's ``progress(step, total, logs)``;
+        ``.sampling(done, total)`` follows the challenger reward's solver sampling (see
+        :mod:`rzero_bench.stages._progress`)."""
+        return TrainDisplay(self.console, label, quiet=self.quiet)
 
     # ---- multi-process training
     def launch(self, role: str, p: IterPaths, common: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -223,11 +247,25 @@ class StageContext:
 
         spec = {k: (str(v) if isinstance(v, Path) else v) for k, v in common.items()}
         spec["settings"] = common["settings"].to_dict()
-        spec.update(role=role, stats_path=str(p.it / f".{role}_stats.json"), **extra)
+        spec.update(role=role, stats_path=str(p.it / f".{role}_stats.json"),
+                    progress_path=str(p.it / f".{role}_progress.jsonl"), **extra)
         lay = self.cfg.layout
         gpus = lay.challenger_gpus if role == "challenger" else lay.solver_gpus
-        return run_launched(spec, p.it / f".{role}_launch.json", lay.accelerate_config or "", gpus=gpus,
-                            prefix=lay.launch_prefix, nodes=lay.nodes)
+        display = self.train_progress(f"{role} GRPO (accelerate)")
+        try:
+            stats = run_launched(
+                spec,
+                p.it / f".{role}_launch.json",
+                lay.accelerate_config or "",
+                gpus=gpus,
+                prefix=lay.launch_prefix,
+                nodes=lay.nodes,
+                on_event=display.event,
+            )
+        finally:
+            display.close()
+        # what ran where, for the manifest: the launcher and the number of ranks that trained
+        return {**stats, "launcher": "accelerate", "world_size": stats.get("num_processes")}
 
 
 # --------------------------------------------------------------------------- helpers for the GRPO stages

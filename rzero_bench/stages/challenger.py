@@ -64,18 +64,23 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
     stats: Any
     if cfg.layout.accelerate_config and cfg.layout.generation_backend == "served":
         with ctx.generator(solver_path, role="reward") as served:
-            spec = {"backend": "openai", "model": "solver",
-                    "options": {"base_url": f"http://127.0.0.1:{served.port}/v1", "api_key_env": cfg.layout.api_key_env}}
-            stats = ctx.launch("challenger", p, common, solver_backend=spec)
+            stats = ctx.launch("challenger", p, common, solver_backend=served.client_spec())
     elif cfg.layout.accelerate_config:
         stats = ctx.launch("challenger", p, common, solver_backend=_solver_backend_spec(cfg, solver_path))
     else:
         from rzero_bench.training.grpo import train_challenger
 
         with ctx.generator(solver_path, role="reward") as solver:
-            stats = train_challenger(solver=solver, progress=ctx.train_progress("challenger GRPO"), **common)
-    return {"outputs": [p.rel(out), p.rel(log_path)], **stats_dict(stats),
-            "inputs": {"challenger": str(common["model_path"]), "solver": solver_path}}
+            display = ctx.train_progress("challenger GRPO")
+            try:
+                stats = train_challenger(solver=solver, progress=display, sampling_progress=display.sampling, **common)
+            finally:
+                display.close()
+    return {
+        "outputs": [p.rel(out), p.rel(log_path)],
+        **stats_dict(stats),
+        "inputs": {"challenger": str(common["model_path"]), "solver": solver_path},
+    }
 
 
 def reward_options(cfg: RunConfig) -> dict[str, Any]:

@@ -228,9 +228,17 @@ def _cuda_available() -> bool:
 
 
 def _num_processes() -> int:
+    return int(_state().num_processes)
+
+
+def _state() -> Any:
+    """accelerate's process state. The first ``PartialState`` built in a process fixes the backend for
+    every later one (the Trainer's too): without CUDA it must be built with ``cpu=True``, or two
+    ranks under ``accelerate launch`` each believe they are alone (DistributedType.NO) instead of
+    joining one gloo group."""
     from accelerate import PartialState
 
-    return int(PartialState().num_processes)
+    return PartialState(cpu=not _cuda_available())
 
 
 def _under_deepspeed() -> bool:
@@ -371,9 +379,7 @@ def _save_final(trainer: Any, out_dir: Path) -> None:
     The staging name is fixed so every rank (DeepSpeed gathers weights on all of them) writes to the
     same place; only the main process renames.
     """
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = _state()
     staging = out_dir.with_name(f".{out_dir.name}.saving")
     if state.is_main_process:
         if staging.exists():
@@ -485,6 +491,7 @@ def train_challenger(
     none_is_answer: bool | None = None,
     solver_top_k: int | None = None,
     progress: ProgressFn | None = None,
+    sampling_progress: Callable[[int, int], None] | None = None,
 ) -> TrainStats:
     """GRPO on the challenger prompt with the R-Zero challenger reward; saves the model to ``out_dir``.
 
@@ -495,6 +502,7 @@ def train_challenger(
     ``solver_max_tokens`` / ``none_is_answer`` win. ``solver_top_k`` (default: ``top_k`` of
     ``reward_options``, else off) is the top-k of the solver samples (official: 40).
     ``challenger_prompt`` defaults to the shipped ``challenger`` prompt file.
+    ``sampling_progress(done, total)`` follows the solver sampling inside each reward call.
     """
     from rzero_bench.prompts import load_prompt
 
@@ -517,6 +525,7 @@ def train_challenger(
         solver_max_tokens=solver_max_tokens,
         none_is_answer=none_is_answer,
         seed=settings.seed,
+        progress=sampling_progress,
     )
     stats, _ = _train(
         "challenger",

@@ -147,6 +147,7 @@ class ChallengerReward:
         seed: int = 0,
         dist: Dist | None = None,
         vote_fn: Callable[..., Any] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         if m < 1:
             raise ValueError("m (solver samples per question) must be >= 1")
@@ -171,6 +172,7 @@ class ChallengerReward:
         self.seed = int(seed)
         self._dist = dist
         self._vote = vote_fn  # selfplay.voting.vote unless a test injects one
+        self.progress = progress  # (questions answered, questions) while the solver samples
         self.calls = 0
         self.solver_tokens = 0
         self.history: list[dict[str, float]] = []  # per call: mean reward, share well-formed
@@ -209,7 +211,16 @@ class ChallengerReward:
                 )
                 for q, i in distinct.items()
             ]
-            generations = self.solver.generate(requests)
+            tick = None
+            if self.progress is not None:
+                report, done, total = self.progress, [0], len(requests)
+                report(0, total)
+
+                def tick(n: int) -> None:
+                    done[0] += n
+                    report(done[0], total)
+
+            generations = self.solver.generate(requests, progress=tick)
             if len(generations) != len(requests):
                 raise RuntimeError(
                     f"solver returned {len(generations)} generations for {len(requests)} requests"

@@ -81,13 +81,17 @@ def test_engine_without_n_gets_one_request_per_sample_with_distinct_seeds() -> N
     assert ticks == [1, 1, 1]  # once per request, not per sample
 
 
-def test_top_k_rides_in_generation_config_when_the_engine_wants_it() -> None:
+def test_sampling_switch_and_top_k_ride_in_generation_config_when_the_engine_wants_it() -> None:
     with serve() as server, OpenAIGenerator("m", base_url=server.base_url, top_k_mode="generation_config",
                                             api_key_env="") as g:
         g.generate([req(top_k=40, temperature=1.0)])
+        g.generate([req(temperature=1.0), req(temperature=0.0)])
     body = server.posts[0].body
     assert "top_k" not in body
     assert json.loads(body["generation_config"]) == {"do_sample": True, "top_k": 40}
+    # without do_sample transformers serve decodes greedily whatever the temperature
+    configs = sorted(json.loads(p.body["generation_config"])["do_sample"] for p in server.posts[1:])
+    assert configs == [False, True]
 
 
 # ------------------------------------------------------------------ served lifetime
