@@ -129,6 +129,7 @@ class HFGenerator(BaseGenerator):
         batch_size: int = 16,
         trust_remote_code: bool = False,
         threads: int | None = None,
+        revision: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
@@ -137,6 +138,7 @@ class HFGenerator(BaseGenerator):
         self.threads = threads
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        self.revision = revision  # a hub commit, branch or tag (``eval --model-args revision=...``)
         self.tokenizer, self.model = self._load(trust_remote_code)
         self.chat_template_name = render_chat(self.tokenizer, [{"role": "user", "content": ""}])[1]
         self._closed = False
@@ -159,9 +161,10 @@ class HFGenerator(BaseGenerator):
         bar = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         try:
-            tokenizer = AutoTokenizer.from_pretrained(ident, trust_remote_code=trust_remote_code)
+            rev = {"revision": self.revision} if self.revision else {}
+            tokenizer = AutoTokenizer.from_pretrained(ident, trust_remote_code=trust_remote_code, **rev)
             model = AutoModelForCausalLM.from_pretrained(
-                ident, dtype=self.dtype, trust_remote_code=trust_remote_code
+                ident, dtype=self.dtype, trust_remote_code=trust_remote_code, **rev
             )
         except Exception as exc:  # transformers raises OSError/ValueError/HF errors for missing models
             if not local.exists() and _hub_offline():

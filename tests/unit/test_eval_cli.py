@@ -260,3 +260,16 @@ def test_run_include_path_sets_the_eval_stage_tasks(monkeypatch: pytest.MonkeyPa
     (tmp_path / "toy.yaml").write_text(TOY, encoding="utf-8")
     planned = plan_tasks(tasks=["micro_arith", "toy"], protocol=cfg.eval.protocol, include_paths=cfg.eval.include_paths)
     assert [(t.task, t.protocol) for t in planned] == [("micro_arith", "official"), ("toy", "official")]
+
+
+def test_model_args_load_the_real_hf_backend(tiny_model_path: Path) -> None:
+    """--model-args reach HFGenerator's constructor as typed keyword options (revision included)."""
+    import torch
+
+    from rzero_bench.backends import make_generator as real_make_generator
+
+    opts = parse_kv("dtype=float32,revision=main,threads=1,device=cpu", "--model-args")
+    with real_make_generator("hf", str(tiny_model_path), **opts) as gen:
+        assert gen.revision == "main" and gen.dtype == torch.float32 and gen.device == "cpu"  # type: ignore[attr-defined]
+    with pytest.raises(UserError, match="bad options"):
+        real_make_generator("hf", str(tiny_model_path), tensor_parallel_size=2)  # a vllm option
