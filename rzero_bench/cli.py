@@ -72,6 +72,9 @@ def run(
     stop_on_collapse: bool = typer.Option(False, "--stop-on-collapse", help="Stop after the iteration that raises the "
                                           "collapse alarm (dev score or kept label accuracy; needs eval.dev_tasks or "
                                           "eval.collapse_label_floor)."),
+    report_to: str = typer.Option("none", "--report-to", help="Where GRPO stages report training metrics (TRL "
+                                  "report_to): none, or tensorboard / wandb / trackio, comma-separated; files under "
+                                  "<run dir>/tensorboard/, runs named <run>-iter<k>-<role>."),
     include_path: list[Path] = typer.Option([], "--include-path", help="Directory of extra task YAML files (and "
                                             "suites/) added to the shipped ones for the eval stage (repeatable; "
                                             "sets eval.include_paths)."),
@@ -91,7 +94,7 @@ def run(
                 data_dir=_data_dir(data_dir), overrides=[*set_, f"baseline={baseline}"] if baseline else set_,
                 stop_on_collapse=stop_on_collapse, dry_run=dry_run, gpus=gpus,
                 gpu_memory_gib=gpu_memory_gib, nodes=nodes, force_preset=force_preset,
-                gen_tokens_per_s=gen_tokens_per_s, train_tokens_per_s=train_tokens_per_s)
+                gen_tokens_per_s=gen_tokens_per_s, train_tokens_per_s=train_tokens_per_s, report_to=report_to)
 
 
 # ---------------------------------------------------------------- eval

@@ -57,8 +57,9 @@ class Pipeline:
     """Runs (or resumes) the configured number of iterations in one run directory."""
 
     def __init__(self, cfg: RunConfig, run_dir: Path, *, data_dir: Path | None = None, console: Any = None,
-                 quiet: bool = False, stop_on_collapse: bool = False) -> None:
+                 quiet: bool = False, stop_on_collapse: bool = False, report_to: str = "none") -> None:
         self.ctx = StageContext(cfg, run_dir, data_dir=data_dir, console=console, quiet=quiet)
+        self.ctx.report_to = report_to
         self.stop_on_collapse = stop_on_collapse
         self.cfg = cfg
         self.dir = self.ctx.run_dir
@@ -202,6 +203,7 @@ def run_command(
     force_preset: bool = False,
     gen_tokens_per_s: float | None = None,
     train_tokens_per_s: float | None = None,
+    report_to: str = "none",
 ) -> None:
     """``rzero-bench run``: resolve and check the run (:mod:`rzero_bench.preflight`; nothing is written
     when a check fails, or with ``dry_run``), then run (or resume) it and print the summary tables."""
@@ -219,7 +221,10 @@ def run_command(
 
         raise UserError("--stop-on-collapse needs a dev split (eval.dev_tasks, e.g. --set eval.dev_tasks=[micro_arith_dev]) "
                         "or eval.collapse_label_floor")
-    pipe = Pipeline(cfg, rd, data_dir=data_dir, stop_on_collapse=stop_on_collapse)
+    from rzero_bench.training.grpo import report_to_list
+
+    report_to_list(report_to)  # a bad target or a missing package fails before any stage runs
+    pipe = Pipeline(cfg, rd, data_dir=data_dir, stop_on_collapse=stop_on_collapse, report_to=report_to)
     manifest = pipe.run()
     print_summary(manifest, pipe.console, rd)
 

@@ -127,6 +127,7 @@ class StageContext:
         self.stage_key = ""  # "iter_<k>/<stage>" while a stage runs (set by the driver)
         self.servers: list[dict[str, Any]] = []  # servers started by the running stage (served backend)
         self.server_dir = self.run_dir / ".servers"  # pidfiles of running servers (reaped on resume)
+        self.report_to = "none"  # where GRPO stages report metrics (run --report-to; not part of the config)
 
     def log(self, msg: str) -> None:
         self.console.print(msg)
@@ -228,6 +229,18 @@ class StageContext:
             transient=True,
             disable=self.quiet,
         )
+
+    def grpo_settings(self, role: str, k: int) -> Any:
+        """:func:`role_settings` for ``role`` at iteration k (its stage seed), plus where TRL reports
+        its metrics (``report_to``: run name ``<run>-iter<k>-<role>``, TensorBoard files under
+        ``<run dir>/tensorboard/iter_<k>-<role>``)."""
+        import dataclasses
+
+        settings = role_settings(self.cfg, role, stage_seed(self.cfg.seed, k, role))
+        if self.report_to in ("", "none"):
+            return settings
+        return dataclasses.replace(settings, report_to=self.report_to, run_name=f"{self.cfg.name}-iter{k}-{role}",
+                                   tensorboard_dir=str(self.run_dir / "tensorboard" / f"iter_{k}-{role}"))
 
     def train_progress(self, label: str) -> TrainDisplay:
         """The GRPO stage's live display: call it as the trainer's ``progress(step, total, logs)``;

@@ -32,8 +32,6 @@ from rzero_bench.stages._context import (
     StageContext,
     StageResult,
     remove_path,
-    role_settings,
-    stage_seed,
     stats_dict,
 )
 
@@ -56,7 +54,7 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
             "inputs": {"challenger": previous},
         }
     solver_path = ctx.model_for("solver", p.k - 1)
-    settings = role_settings(cfg, "challenger", stage_seed(cfg.seed, p.k, "challenger"))
+    settings = ctx.grpo_settings("challenger", p.k)
     common = {"model_path": ctx.model_for("challenger", p.k - 1), "out_dir": out, "settings": settings,
               "solver_prompt": ctx.prompts["solver"], "challenger_prompt": ctx.prompts["challenger"],
               "m": cfg.selfplay.reward_m or cfg.selfplay.m, "reward_options": reward_options(cfg),

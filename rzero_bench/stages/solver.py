@@ -24,8 +24,6 @@ from rzero_bench.stages._context import (
     StageContext,
     StageResult,
     remove_path,
-    role_settings,
-    stage_seed,
     stats_dict,
 )
 from rzero_bench.store import read_json, read_jsonl
@@ -45,7 +43,7 @@ def run(ctx: StageContext, p: IterPaths) -> StageResult:
             "generate more questions (selfplay.num_questions) or widen the band")
     out = p.it / "solver"
     remove_path(out)
-    settings = role_settings(cfg, "solver", stage_seed(cfg.seed, p.k, "solver"))
+    settings = ctx.grpo_settings("solver", p.k)
     common = {"model_path": ctx.model_for("solver", p.k - 1), "out_dir": out, "settings": settings,
               "solver_prompt": ctx.prompts["solver"],
               "reward_options": {"format_weight": cfg.solver.format_weight, "kind": cfg.selfplay.grader,

@@ -40,7 +40,8 @@ Precision: on a machine without CUDA ``use_cpu=True``, ``bf16=False`` (GRPOConfi
 True), float32 weights. On CUDA the weights are loaded in bfloat16 only under DeepSpeed, which keeps
 fp32 master weights in its optimizer; otherwise they are loaded in float32 and the forward pass runs
 under bf16 autocast, because AdamW on bf16 weights loses updates of lr 1e-6 (bf16 resolves about 3
-significant digits). Always ``report_to="none"``, no intermediate checkpoints unless asked, and the
+significant digits). ``report_to`` is "none" unless ``rzero-bench run --report-to`` names
+tensorboard, wandb or trackio; no intermediate checkpoints unless asked, and the
 final model + tokenizer are written to a temporary directory beside ``out_dir`` and renamed into
 place, so a killed stage never leaves half a checkpoint.
 """
@@ -120,6 +121,12 @@ class GRPOSettings:
     # CPU only: torch threads while training (None = leave torch's setting). 1 is the default because
     # small models on a shared 2-core machine were 10x slower with 2 threads (thread contention).
     cpu_threads: int | None = 1
+    # where TRL reports its training metrics: "none" or a comma-separated list of tensorboard, wandb,
+    # trackio (``rzero-bench run --report-to``); run_name names the run there, tensorboard_dir holds
+    # the TensorBoard event files
+    report_to: str = "none"
+    run_name: str | None = None
+    tensorboard_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -221,6 +228,28 @@ class TrainStats:
         return dataclasses.asdict(self)
 
 
+# --report-to targets and the package each needs (transformers' integrations import them)
+REPORT_TARGETS: dict[str, tuple[str, ...]] = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
+                                              "trackio": ("trackio",)}
+
+
+def report_to_list(value: str | Sequence[str] | None) -> list[str]:
+    """``"none"`` / ``"tensorboard,wandb"`` as the list TRL takes; ConfigError names a bad target or
+    a missing package (checked before any stage runs)."""
+    import importlib.util
+
+    items = [value] if isinstance(value, str) else list(value or [])
+    names = [t.strip().lower() for item in items for t in str(item).split(",") if t.strip()]
+    names = [n for n in names if n != "none"]
+    for n in names:
+        if n not in REPORT_TARGETS:
+            raise ConfigError(f"--report-to {n!r}: choose none or any of {', '.join(REPORT_TARGETS)}")
+        if not any(importlib.util.find_spec(mod) is not None for mod in REPORT_TARGETS[n]):
+            raise ConfigError(f"--report-to {n} needs the {REPORT_TARGETS[n][0]} package: pip install "
+                              f"{REPORT_TARGETS[n][0]}")
+    return names
+
+
 def _cuda_available() -> bool:
     import torch
 
@@ -288,7 +317,10 @@ def grpo_config_kwargs(settings: GRPOSettings, *, output_dir: str | os.PathLike[
         "use_cpu": not cuda,
         "bf16": bf16,
         "fp16": False,
-        "report_to": "none",
+        "report_to": report_to_list(settings.report_to) or "none",
+        "run_name": settings.run_name,
+        # no parameter of these models goes unused in the forward pass: skip DDP's extra graph walk
+        "ddp_find_unused_parameters": False,
         "logging_steps": settings.logging_steps,
         "save_strategy": "steps" if settings.save_steps else "no",
         "save_only_model": True,
@@ -441,6 +473,8 @@ def _train(
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.with_name(f".{out.name}.work")  # trainer output_dir: only used when checkpoints are asked for
+    if settings.tensorboard_dir and "tensorboard" in report_to_list(settings.report_to):
+        os.environ["TENSORBOARD_LOGGING_DIR"] = settings.tensorboard_dir  # transformers' TensorBoardCallback
     config = build_grpo_config(settings, output_dir=work)
     trainer = GRPOTrainer(
         model=str(model_path),
