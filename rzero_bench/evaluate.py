@@ -569,7 +569,9 @@ def evaluate(
         items = list(specs)  # type: ignore[arg-type]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    console = Console(stderr=True, quiet=not progress)
+    # in a log (stderr not a terminal) the summary table keeps its full width instead of 80 columns
+    width = None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 1000
+    console = Console(stderr=True, quiet=not progress, width=width)
     results: dict[str, EvalResult] = {}
     skipped: dict[str, str] = {}
     bar: Any = (

@@ -273,3 +273,25 @@ def test_model_args_load_the_real_hf_backend(tiny_model_path: Path) -> None:
         assert gen.revision == "main" and gen.dtype == torch.float32 and gen.device == "cpu"  # type: ignore[attr-defined]
     with pytest.raises(UserError, match="bad options"):
         real_make_generator("hf", str(tiny_model_path), tensor_parallel_size=2)  # a vllm option
+
+
+def test_eval_summary_in_a_log_is_not_cut_to_80_columns(tiny_model_path: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from rzero_bench.resources import shipped_dir
+
+    long = "micro_arith_with_a_name_long_enough_to_widen_the_table"  # the table needs > 80 columns
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    text = (shipped_dir("tasks") / "micro_arith.yaml").read_text().replace("task: micro_arith", f"task: {long}")
+    (inc / f"{long}.yaml").write_text(text)
+    exe = Path(sys.executable).with_name("rzero-bench")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run([str(exe), "eval", str(tiny_model_path), "--tasks", long, "--include-path", str(inc),
+                           "--limit", "2", "--max-tokens", "4", "-o", str(tmp_path / "out")], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    header = next(line for line in proc.stderr.splitlines() if "metric" in line and "task" in line)
+    assert "no answer" in header and "wall s" in header and len(header) > 80 and "…" not in proc.stderr
+    assert any(long in line for line in proc.stderr.splitlines())  # the name is not cut either
