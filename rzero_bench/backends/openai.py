@@ -18,10 +18,11 @@ Behaviour:
   ``max_retry_after`` seconds); other 4xx fail at once;
   when the retries are spent a one-line :class:`BackendError` names the URL and the last status;
 - servers that return fewer than ``n`` choices (some ignore ``n``) get follow-up calls for the
-  rest; follow-up calls use ``seed + choices_so_far`` so seeded samples do not repeat;
+  rest; follow-up calls are seeded :func:`sample_seed` ``(seed, choices_so_far)`` so seeded samples
+  do not repeat;
 - engines that refuse ``n`` (``supports_n=False``, e.g. ``transformers serve``) get one call per
-  sample instead, all in flight together: sample j of a request is seeded ``seed + j`` (the same
-  seeds the follow-up calls use), so the samples differ and a rerun repeats them;
+  sample instead, all in flight together: sample j of a request is seeded ``sample_seed(seed, j)``
+  (the same seeds the follow-up calls use), so the samples differ and a rerun repeats them;
 - ``top_k_mode="generation_config"`` (``transformers serve``) sends a ``generation_config`` JSON
   string with ``do_sample`` (true when temperature > 0) and ``top_k``: that server samples only
   when the generation config says ``do_sample``, whatever the temperature, and refuses ``top_k``
@@ -43,6 +44,7 @@ server text quoted in an error has it masked.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import json
 import logging
 import os
@@ -156,6 +158,15 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = when.replace(tzinfo=timezone.utc)
     current = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc)
     return max(0.0, (when - current).total_seconds())
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index`` of a request seeded ``seed``: ``seed`` itself for sample 0, else
+    the first 31 bits of ``sha256("<seed>/<index>")``. With ``seed + index`` two requests seeded s and
+    s + 1 with the same prompt (the questions stage seeds its requests that way) would share samples."""
+    if index == 0:
+        return seed
+    return int(hashlib.sha256(f"{seed}/{index}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
 def _rough_tokens(text: str) -> int:
@@ -299,7 +310,7 @@ class OpenAIGenerator(BaseGenerator):
         if p.stop:
             body["stop"] = list(p.stop)
         if p.seed is not None:
-            body["seed"] = int(p.seed) + seed_offset
+            body["seed"] = sample_seed(int(p.seed), seed_offset)
         if self.top_k_mode == "generation_config":
             # transformers serve: sampling is on only when the config says so (temperature alone
             # leaves a model without do_sample in its generation_config.json on greedy decoding)
@@ -437,7 +448,8 @@ class OpenAIGenerator(BaseGenerator):
 
     def _one(self, request: GenerationRequest, abort: threading.Event, n: int | None = None,
              seed_offset: int = 0) -> Generation:
-        """``n`` samples (default: the request's) of ``request``, the first seeded ``seed + seed_offset``."""
+        """``n`` samples (default: the request's) of ``request``, sample i seeded
+        ``sample_seed(seed, seed_offset + i)``."""
         n = request.params.n if n is None else n
         texts: list[str] = []
         finishes: list[str] = []

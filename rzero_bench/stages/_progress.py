@@ -53,6 +53,7 @@ class TrainDisplay:
         self._task: Any = None
 
     def seconds_per_step(self, step: int, when: float) -> float | None:
+        """Between the first step event and this one; from the stage start until a second arrives."""
         if self.first is not None and step > self.first[0]:
             return (when - self.first[1]) / (step - self.first[0])
         return (when - self.started) / step if step > 0 else None
@@ -65,9 +66,7 @@ class TrainDisplay:
         self.last_step = step
         if self.first is None and step > 0:
             self.first = (step, when)
-            sps = (when - self.started) / step
-        else:
-            sps = self.seconds_per_step(step, when)
+        sps = self.seconds_per_step(step, when)
         line = step_line(self.label, step, total, logs, sps)
         self.lines.append(line)
         if not self.quiet:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rzero_bench.backends.served import die_with_parent, stop_group
-from rzero_bench.errors import TrainingError, UserError
+from rzero_bench.errors import RZeroError, TrainingError, UserError
 from rzero_bench.resources import shipped_dir
 from rzero_bench.store import atomic_write_json, read_json, read_jsonl
 
@@ -102,12 +102,22 @@ def run_launched(
     events = Path(spec["progress_path"]) if spec.get("progress_path") else None
     if events is not None:
         events.unlink(missing_ok=True)
+    errors: list[str] = []
+
+    def follow(event: dict[str, Any]) -> None:
+        if event.get("event") == "error":
+            errors.append(str(event.get("message", "")))
+        if on_event is not None:
+            on_event(event)
+
     try:
-        code = run_following(cmd, env, events, on_event)
+        code = run_following(cmd, env, events, follow)
     except FileNotFoundError:
         raise UserError(f"cannot run {cmd[0]!r}: is accelerate installed and on PATH?") from None
     if code != 0:
-        raise TrainingError(f"{spec['role']} GRPO under accelerate failed (exit {code}): {shlex.join(cmd)}")
+        reason = f": {errors[-1]}" if errors else ""
+        raise TrainingError(f"{spec['role']} GRPO under accelerate failed (exit {code}){reason}; "
+                            f"command: {shlex.join(cmd)}")
     return dict(read_json(spec["stats_path"]))
 
 
@@ -174,15 +184,26 @@ def progress_writer(path: str | None) -> Callable[[dict[str, Any]], None] | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rzero_bench.training.grpo import GRPOSettings, train_challenger, train_solver
-
     args = argv if argv is not None else sys.argv[1:]
     if len(args) != 1:
         print("usage: python -m rzero_bench.training.launch SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    settings = GRPOSettings.from_dict(spec["settings"])
     emit = progress_writer(spec.get("progress_path"))
+    try:
+        return _run_spec(spec, emit)
+    except RZeroError as e:  # one line for the user; rank 0 also hands it to the orchestrator
+        if emit is not None:
+            emit({"event": "error", "message": str(e)})
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _run_spec(spec: dict[str, Any], emit: Callable[[dict[str, Any]], None] | None) -> int:
+    """Train the role of ``spec`` on this rank; rank 0 writes the statistics."""
+    from rzero_bench.training.grpo import GRPOSettings, train_challenger, train_solver
+
+    settings = GRPOSettings.from_dict(spec["settings"])
     progress = sampling = None
     if emit is not None:
         def progress(step: int, total: int, logs: dict[str, Any]) -> None:

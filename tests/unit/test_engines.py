@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
 
 from rzero_bench.backends import make_generator  # noqa: E402
 from rzero_bench.backends.engines import ENGINES, format_command, get_engine, placeholders  # noqa: E402
-from rzero_bench.backends.openai import OpenAIGenerator  # noqa: E402
+from rzero_bench.backends.openai import OpenAIGenerator, sample_seed  # noqa: E402
 from rzero_bench.backends.served import _LIVE, process_alive, reap_orphans, stop_all  # noqa: E402
 from rzero_bench.errors import UserError  # noqa: E402
 from rzero_bench.records import GenerationRequest, SamplingParams  # noqa: E402
@@ -64,6 +64,12 @@ def test_format_command_keeps_paths_whole_and_drops_unset_options() -> None:
 
 
 # ------------------------------------------------------------------ client fan-out
+def test_sample_seeds_of_neighbouring_requests_never_collide() -> None:
+    seeds = {(s, j): sample_seed(s, j) for s in range(1000, 1064) for j in range(8)}
+    assert len(set(seeds.values())) == len(seeds)  # seed + j would repeat 7 of every 8
+    assert all(0 <= v < 2**31 for v in seeds.values()) and sample_seed(5, 0) == 5
+
+
 def test_engine_without_n_gets_one_request_per_sample_with_distinct_seeds() -> None:
     def handler(body):
         return 200, chat_reply([f"seed={body.get('seed')} n={'n' in body}"])
@@ -74,8 +80,8 @@ def test_engine_without_n_gets_one_request_per_sample_with_distinct_seeds() -> N
         out = g.generate([req("a", n=3, seed=100), req("b", n=1, seed=7), req("c", n=2, seed=None)],
                          progress=ticks.append)
     assert len(server.posts) == 6  # 3 + 1 + 2 requests, never an `n` field
-    assert out[0].texts == ("seed=100 n=False", "seed=101 n=False", "seed=102 n=False")
-    assert out[1].texts == ("seed=7 n=False",)
+    assert out[0].texts == tuple(f"seed={sample_seed(100, j)} n=False" for j in range(3))
+    assert out[1].texts == ("seed=7 n=False",)  # sample 0 keeps the request's seed
     assert out[2].texts == ("seed=None n=False", "seed=None n=False")
     assert len(out[0].completion_tokens) == len(out[0].finish_reasons) == 3
     assert ticks == [1, 1, 1]  # once per request, not per sample
@@ -105,7 +111,7 @@ def test_transformers_engine_ready_on_health_pinned_name_and_fan_out(tmp_path: P
         record = json.loads((pid_dir / f"{pid}.json").read_text())
         assert record["pid"] == pid and record["engine"] == "transformers" and record["start_time"]
         out = gen.generate([req(n=3, seed=40, top_k=5, temperature=1.0)])
-        assert out[0].texts == tuple(f"served solver seed {40 + j} sample 0: \\boxed{{0}}" for j in range(3))
+        assert out[0].texts == tuple(f"served solver seed {sample_seed(40, j)} sample 0: \\boxed{{0}}" for j in range(3))
         assert gen.info["ready_s"] > 0
     assert gen.info["stopped"] and gen.info["exit_code"] is not None
     assert not process_alive(pid)

@@ -163,3 +163,25 @@ def test_report_to_reaches_the_trainer_settings(tmp_path: Path, monkeypatch: pyt
     kw = grpo_config_kwargs(s, output_dir=tmp_path, num_processes=1, cuda=False)
     assert kw["report_to"] == ["tensorboard"]
     assert json.dumps(kw["run_name"])
+
+
+def test_a_ranks_error_is_one_line_and_reaches_the_orchestrator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from rzero_bench.prompts import load_prompt
+    from rzero_bench.store import atomic_write_jsonl
+    from rzero_bench.training.launch import main
+
+    ds = tmp_path / "ds.jsonl"
+    atomic_write_jsonl(ds, [{"question": "What is 1+1?", "label": "2"}])
+    events = tmp_path / "progress.jsonl"
+    spec = {"role": "solver", "model_path": str(tmp_path / "no-model"), "out_dir": str(tmp_path / "solver"),
+            "settings": {"num_generations": 2, "prompts_per_step": 4}, "solver_prompt": load_prompt("solver"),
+            "reward_options": {}, "dataset_path": str(ds), "stats_path": str(tmp_path / "stats.json"),
+            "progress_path": str(events)}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("RANK", "0")
+    assert main([str(tmp_path / "spec.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the solver dataset has 1 questions but one GRPO step needs 4") and "Traceback" not in err
+    event = json.loads(events.read_text().splitlines()[-1])
+    assert event["event"] == "error" and "needs 4 (prompts_per_step)" in event["message"]

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from rzero_bench.backends import make_generator  # noqa: E402
-from rzero_bench.backends.openai import OpenAIGenerator, parse_retry_after  # noqa: E402
+from rzero_bench.backends.openai import OpenAIGenerator, parse_retry_after, sample_seed  # noqa: E402
 from rzero_bench.errors import BackendError, UserError  # noqa: E402
 from rzero_bench.records import GenerationRequest, SamplingParams  # noqa: E402
 from tests.fixtures.openai_server import Reply, chat_reply, echo_handler, sequence, serve  # noqa: E402
@@ -191,7 +191,8 @@ def test_server_ignoring_n_gets_follow_up_calls_with_shifted_seeds() -> None:
         out = g.generate([req(n=3, temperature=1.0, seed=10)])
     assert out[0].texts == ("sample 1", "sample 2", "sample 3")
     assert out[0].completion_tokens == (3, 3, 3)
-    assert [(p.body["n"], p.body["seed"]) for p in server.posts] == [(3, 10), (2, 11), (1, 12)]
+    assert [(p.body["n"], p.body["seed"]) for p in server.posts] == [(3, 10), (2, sample_seed(10, 1)),
+                                                                     (1, sample_seed(10, 2))]
 
 
 def test_extra_choices_are_trimmed_and_empty_choices_error() -> None:
