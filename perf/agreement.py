@@ -28,6 +28,7 @@ Exit status 1 when any disagreement is found (each is printed; each becomes a ro
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import random
@@ -194,6 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="check only the first N decided pairs")
     ap.add_argument("--timeout", type=float, default=10.0, help="math-verify seconds per item")
     ap.add_argument("--out", type=Path, default=None, help="write every decided pair's verdicts (JSONL)")
+    ap.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="take math-verify's verdicts from an earlier --out file where it has them (same math-verify)",
+    )
     args = ap.parse_args(argv)
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
     sys.path.insert(0, str(ROOT))
@@ -208,9 +215,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None:
         decided = decided[: args.limit]
     fast_s = time.perf_counter() - start
-    forward = math_verify_verdicts([(pairs[i][2], pairs[i][3]) for i in decided], args.timeout)
-    backward = math_verify_verdicts([(pairs[i][3], pairs[i][2]) for i in decided], args.timeout)
+    known: dict[tuple[str, str], tuple[tuple[str, bool | None], tuple[str, bool | None]]] = {}
+    if args.reuse is not None:
+        for line in args.reuse.open(encoding="utf-8"):
+            row = json.loads(line)
+            (fs, bs), (fc, bc) = row["status"], row["math_verify"]
+            if fs == bs == "ok":
+                known[row["a"], row["b"]] = ((fs, fc), (bs, bc))
+                known[row["b"], row["a"]] = ((bs, bc), (fs, fc))
+    todo = [i for i in decided if (pairs[i][2], pairs[i][3]) not in known]
+    fw_new = math_verify_verdicts([(pairs[i][2], pairs[i][3]) for i in todo], args.timeout)
+    bw_new = math_verify_verdicts([(pairs[i][3], pairs[i][2]) for i in todo], args.timeout)
     shutdown_pool()
+    for i, fw, bw in zip(todo, fw_new, bw_new, strict=True):
+        known[pairs[i][2], pairs[i][3]] = (fw, bw)
+    forward = [known[pairs[i][2], pairs[i][3]][0] for i in decided]
+    backward = [known[pairs[i][2], pairs[i][3]][1] for i in decided]
 
     counts: Counter[str] = Counter()
     by_source: Counter[tuple[str, str]] = Counter()
@@ -251,7 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({n_dec / max(1, len(pairs)):.1%}); left to math-verify: {len(pairs) - n_dec:,}"
     )
     print(f"- fast path verdicts depending on the argument order: {len(asym)}")
-    print(f"- decided pairs checked against math-verify in both directions: {len(decided):,}")
+    print(
+        f"- decided pairs checked against math-verify in both directions: {len(decided):,} "
+        f"({len(todo):,} run now, the rest from {args.reuse})"
+    )
     for status in ("agree", "DISAGREE", "timeout", "unparseable/error"):
         per = ", ".join(
             f"{s} {by_source[s, status]}" for s in ("solution", "spelling", "perturbation", "neighbour")

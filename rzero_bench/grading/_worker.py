@@ -25,9 +25,13 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
-from rzero_bench.grading.cheap import decide_pair
+from rzero_bench.grading.cheap import cached_fingerprint, decide_pair
+from rzero_bench.grading.fastmath import Fingerprint, decide_fast
+from rzero_bench.grading.fastmath.values import const
+from rzero_bench.grading.mvtext import latex_seen_by_parser
 from rzero_bench.grading.normalize import MathInfo, decide_math, greedy_classes
 
 PARSE, VERIFY = 1, 2
@@ -180,6 +184,16 @@ def cluster_job(
             return decided
         if (VERIFY, r, i) in skip:
             return False
+        # parse first the answer outside the fast grammar (the other has a fingerprint, or was parsed
+        # already): when latex2sympy gives up on it (a string only) or reads a plain number, the
+        # verdict may follow without parsing the other one
+        first, second = (r, i) if _parse_first(r, i, parsed, originals) else (i, r)
+        if not get(first):
+            return False
+        if second not in parsed:
+            shortcut = _shortcut(parsed[first], strings[second], originals[second])
+            if shortcut is not None:
+                return shortcut
         a, b = get(r), get(i)
         if not a or not b:
             return False
@@ -190,6 +204,33 @@ def cluster_job(
         return _verify(a, b) or _verify(b, a)
 
     return greedy_classes(len(strings), equivalent)
+
+
+def _parse_first(r: int, i: int, parsed: dict[int, list[Any]], originals: list[str]) -> bool:
+    """Parse ``r`` before ``i``: it is parsed already, or ``i`` is not but has a fingerprint."""
+    if r in parsed or i in parsed:
+        return r in parsed
+    return bool(originals[i]) and cached_fingerprint(originals[i]) is not None
+
+
+def _shortcut(parsed: list[Any], other_prepared: str, other: str) -> bool | None:
+    """verify's verdict (either direction) between an answer parsed as ``parsed`` and the answer
+    ``other`` (``other_prepared`` as prepared for math-verify), without parsing ``other``; None
+    when it needs the parse.
+
+    - ``parsed`` is a string only (latex2sympy failed): verify compares strings with strings only,
+      and ``other``'s string is the LaTeX math-verify's normaliser makes of it;
+    - ``parsed`` is a plain Rational: the fast path compares it with ``other``'s fingerprint.
+    """
+    if len(parsed) == 1 and isinstance(parsed[0], str):
+        latex = latex_seen_by_parser(other_prepared)
+        if latex is None:
+            return None
+        return False if latex.strip() != parsed[0].strip() else None
+    if len(parsed) == 2 and getattr(parsed[0], "is_Rational", False) and other:
+        number = Fingerprint("scalar", (const(Fraction(int(parsed[0].p), int(parsed[0].q))),))
+        return decide_fast(number, cached_fingerprint(other))
+    return None
 
 
 _HANDLERS: dict[str, Callable[..., Any]] = {"grade": grade_job, "cluster": cluster_job}

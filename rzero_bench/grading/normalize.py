@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from rzero_bench.grading.mvtext import is_complex, latex_seen_by_parser, unit_dropped
 from rzero_bench.parsing import _match_braces, extract_choice, last_boxed
 
 MAX_DECIMALS = 6  # math-verify's float_rounding
@@ -103,6 +104,7 @@ class MathInfo:
     kind: str  # "num" | "text" | "sym" (letters only) | "junk" (malformed) | "expr" | "empty"
     value: Fraction | None = None
     is_float: bool = False
+    sci: bool = False  # written with a power of ten (4.5e33, 4.5\times10^{33}): a product for sympy
 
 
 _FRAC_RE = re.compile(r"([+-]?)\\frac\{([+-]?\d{1,40})\}\{([+-]?\d{1,40})\}|([+-]?)\\frac(\d)(\d)")
@@ -111,8 +113,8 @@ _MAX_EXP = 60
 _MAX_SIG = 15  # math-verify's numeric precision
 
 
-def _as_number(s: str) -> tuple[Fraction, bool] | None:
-    """(exact value, written as a float) for a plain number, else None."""
+def _as_number(s: str) -> tuple[Fraction, bool, bool] | None:
+    """(exact value, written as a float, written with a power of ten) for a plain number, else None."""
     m = _FRAC_RE.fullmatch(s)
     if m:
         if m.group(2) is not None:
@@ -122,11 +124,11 @@ def _as_number(s: str) -> tuple[Fraction, bool] | None:
         if b == 0:
             return None
         v = Fraction(a, b)
-        return (-v if sign == "-" else v), False
+        return (-v if sign == "-" else v), False, False
     m = _SLASH_RE.fullmatch(s)
     if m:
         a, b = int(m.group(1)), int(m.group(2))
-        return (Fraction(a, b), False) if b else None
+        return (Fraction(a, b), False, False) if b else None
     m = _SCI_TIMES_RE.fullmatch(s)
     if m:
         s = f"{m.group(1)}e{m.group(2) or m.group(3)}"
@@ -142,10 +144,11 @@ def _as_number(s: str) -> tuple[Fraction, bool] | None:
     if not isinstance(exp, int) or abs(exp) > _MAX_EXP:
         return None
     mantissa = s.lower().split("e", 1)[0]
-    is_float = "." in mantissa
-    if is_float and len(str(int(mantissa.replace(".", "").lstrip("+-") or "0"))) > _MAX_SIG:
+    sci = "e" in s.lower()
+    is_float = "." in mantissa and not sci
+    if "." in mantissa and len(str(int(mantissa.replace(".", "").lstrip("+-") or "0"))) > _MAX_SIG:
         return None
-    return Fraction(d), is_float
+    return Fraction(d), is_float, sci
 
 
 def _round6(x: Fraction) -> int | None:
@@ -173,22 +176,49 @@ def _text_of(raw: str) -> str | None:
 
 
 def math_info(answer: str) -> MathInfo:
-    """Bucket key and cheap-decision data for one math answer."""
-    text = _text_of(answer)
+    """Bucket key and cheap-decision data for one math answer.
+
+    Where math-verify's rewriting drops a unit word at the end ("x d" = x, "a b c" = a*b), the
+    answer is neither "text" nor "sym" (whose rules compare words and letters). Where latex2sympy
+    would read the answer with complex symbols (a standalone ``i``), the key says so: "6+9 i" and
+    "6+9i" are different answers for math-verify.
+    """
+    bare = _strip_wrappers(answer)
+    unit_tail = unit_dropped(bare) is not False
+    text = None if unit_tail else _text_of(answer)
     if text is not None:
         return MathInfo("t:" + text, "text")
-    norm = normalize_math(answer)
+    info = _math_info(answer, unit_tail)
+    latex = latex_seen_by_parser(prepare_for_math_verify(answer))
+    if is_complex(bare) or (latex is not None and is_complex(latex)):
+        return MathInfo(info.key + "\0complex", info.kind, info.value, info.is_float, info.sci)
+    return info
+
+
+def _math_info(answer: str, unit_tail: bool) -> MathInfo:
+    # The LaTeX math-verify's parser receives (its own rewriting applied: units dropped, the last
+    # \boxed{} taken...); whitespace in it can matter ("10 , 080" is a set, "1e - 5" is e - 5), so
+    # it is the key of anything that is not a plain number.
+    latex = latex_seen_by_parser(prepare_for_math_verify(answer))
+    if not answer.strip():
+        return MathInfo("e:", "empty")
+    norm = normalize_math(latex if latex is not None else answer)
     if not norm:
         return MathInfo("e:", "empty")
     num = _as_number(norm)
-    if num is not None:
-        value, is_float = num
-        return MathInfo(f"n:{value}" + (".f" if is_float else ""), "num", value, is_float)
+    if num is not None and latex is not None and not _INNER_SPACE_RE.search(latex.strip()):
+        value, is_float, sci = num
+        tag = ".f" if is_float else ".e" if sci else ""
+        return MathInfo(f"n:{value}{tag}", "num", value, is_float, sci)
+    key = "s:" + (latex if latex is not None else norm)
     if _malformed(norm):
-        return MathInfo("s:" + norm, "junk")
-    if _LETTERS_RE.fullmatch(norm) and set(norm) - _CONSTANT_LETTERS:
+        return MathInfo(key, "junk")
+    if _LETTERS_RE.fullmatch(norm) and set(norm) - _CONSTANT_LETTERS and not unit_tail:
         return MathInfo("s:" + norm, "sym")
-    return MathInfo("s:" + norm, "expr")
+    return MathInfo(key, "expr")
+
+
+_INNER_SPACE_RE = re.compile(r"\s")
 
 
 _LETTERS_RE = re.compile(r"[A-Za-z]+")
@@ -233,10 +263,19 @@ def decide_math(a: MathInfo, b: MathInfo) -> bool | None:
     if {a.kind, b.kind} == {"text", "expr"} and any(c.isdigit() for c in (a.key + b.key)):
         return False  # a word is not an expression with digits in it
     if a.value is not None and b.value is not None:
-        if not (a.is_float or b.is_float):
-            return a.value == b.value
-        ra, rb = _round6(a.value), _round6(b.value)
-        return None if ra is None or rb is None else ra == rb
+        if a.is_float or b.is_float:  # a Float: math-verify rounds both to 6 decimals
+            ra, rb = _round6(a.value), _round6(b.value)
+            return None if ra is None or rb is None else ra == rb
+        if not (a.sci or b.sci):
+            return a.value == b.value  # Rationals
+        # a power-of-ten product: sympy evaluates and compares it (against a Rational), or
+        # compares the difference with 0 after chopping tiny values (against another product)
+        if a.value == b.value:
+            return True
+        diff = abs(a.value - b.value)
+        if diff > Fraction(1, 10**9) and diff > Fraction(1, 10**6) * max(abs(a.value), abs(b.value)):
+            return False
+        return None
     if a.kind == "text" and b.kind in ("text", "num"):
         return False
     if b.kind == "text" and a.kind == "num":

@@ -104,9 +104,9 @@ def test_pathological_inputs_time_out_and_pool_recovers(prediction: str) -> None
     elapsed = time.monotonic() - start
     assert v.status == "timeout" and v.correct is None, v
     assert elapsed < 3.0
-    # relations: the pure-Python fast path leaves them to math-verify, so the pool must answer
-    assert grade(reference="y=2x", prediction="y=x+x", kind="math", timeout=10).correct is True
-    assert grade(reference="y=2x", prediction="y=3x", kind="math", timeout=10).correct is False
+    # functions: the pure-Python fast path leaves them to math-verify, so the pool must answer
+    assert grade(reference=r"\sin(2x)", prediction=r"\sin(x+x)", kind="math", timeout=10).correct is True
+    assert grade(reference=r"\sin(2x)", prediction=r"\cos(2x)", kind="math", timeout=10).correct is False
 
 
 def test_timeout_in_a_batch_only_hits_that_item() -> None:
@@ -247,11 +247,11 @@ def test_broken_math_verify_never_degrades_grade_or_clustering(
     try:
         # decided without math-verify: still graded
         assert grade(reference=r"\frac{1}{2}", prediction="0.5", kind="math").correct is True
-        # relations need math-verify: an error, not a Verdict(status="error") or string buckets
+        # functions need math-verify: an error, not a Verdict(status="error") or string buckets
         with pytest.raises(GraderUnavailable, match="math-verify"):
-            grade(reference="y=1", prediction="y=2", kind="math")
+            grade(reference=r"\sin x", prediction=r"\cos x", kind="math")
         with pytest.raises(GraderUnavailable, match="math-verify"):
-            equivalence_classes(["y=1", "y = 1", "y=2"], kind="math")
+            equivalence_classes([r"\sin x", r"\sin{x}", r"\cos x"], kind="math")
     finally:
         shutdown_pool()
 

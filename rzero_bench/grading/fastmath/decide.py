@@ -20,7 +20,9 @@ Everything else is left undecided (None) and goes to math-verify.
 
 from __future__ import annotations
 
-from rzero_bench.grading.fastmath.values import CTX, Fingerprint, Scalar, point
+from fractions import Fraction
+
+from rzero_bench.grading.fastmath.values import CTX, Fingerprint, Scalar, neg, point
 
 __all__ = ["decide_fast"]
 
@@ -28,6 +30,7 @@ _EQ_MAG = CTX.mpf(10) ** 15
 _EQ_TOL = CTX.mpf(10) ** -30
 _DIFF_REL = CTX.mpf(10) ** -6
 _DIFF_ABS = CTX.mpf("1.5e-6")
+_TINY = Fraction(1, 10**9)
 
 
 def _differ(a: Scalar, b: Scalar) -> bool:
@@ -48,7 +51,11 @@ def _bare_symbol(a: Scalar) -> bool:
 def _scalar_equal(a: Scalar, b: Scalar) -> bool | None:
     """math-verify's verdict on two scalars, or None when it cannot be predicted."""
     if a.exact is not None and b.exact is not None:
-        return a.exact == b.exact
+        if a.exact == b.exact:
+            return True
+        # an expression (not a bare number) is compared through (a - b).evalf(15, chop=True) == 0,
+        # which calls a difference under ~2e-15 zero: "10^{-20}" equals "2 \cdot 10^{-20}"
+        return False if abs(a.exact - b.exact) > _TINY else None
     if _differ(a, b):
         return False
     if a.floats or b.floats or a.nested or b.nested:
@@ -99,6 +106,22 @@ def decide_fast(a: Fingerprint | None, b: Fingerprint | None) -> bool | None:
     """math-verify's verdict (either direction) on two fingerprinted answers, or None."""
     if a is None or b is None:
         return None
+    if a.kind == "in" or b.kind == "in":
+        return _membership(a, b)
+    equations = ("assign", "equation")
+    if a.kind in equations and b.kind in equations:
+        return _equations(a.items[1], b.items[1])  # type: ignore[arg-type]
+    if a.kind == "assign" or b.kind == "assign":
+        # an assignment against a non-equation: math-verify compares the right-hand side with it,
+        # whichever of the two is the reference
+        return decide_fast(_rhs(a), _rhs(b))
+    if a.kind == "equation" or b.kind == "equation":
+        # ``2x = 5`` against a number: as the reference it equals no number; as the prediction it is
+        # replaced by its right-hand side. Only "different both ways" is certain.
+        eq, other = (a, b) if a.kind == "equation" else (b, a)
+        if other.kind == "scalar" and decide_fast(_rhs(eq), other) is False:
+            return False
+        return None
     if a.kind == "matrix" or b.kind == "matrix":
         if a.kind != b.kind or a.shape != b.shape:
             return False
@@ -123,7 +146,9 @@ def decide_fast(a: Fingerprint | None, b: Fingerprint | None) -> bool | None:
                 # latex2sympy makes "(5,3)" and "[5,3]" the same Tuple
                 return False if _genuine(a) and _genuine(b) else None
             if not (_genuine(a) and _genuine(b)):
-                return None
+                # the same brackets: both Intervals, or both Tuples ("(5,3)"), equal when their
+                # ends are
+                return True if _all_equal(a.items, b.items) is True else None
             return _all_equal(a.items, b.items)
         other = b if a.kind == "interval" else a
         iv = a if a.kind == "interval" else b
@@ -140,6 +165,50 @@ def decide_fast(a: Fingerprint | None, b: Fingerprint | None) -> bool | None:
         if a.kind == "set" and all(x is not None and not x.symbols for x in a.items + b.items):
             return _set_equal(a.items, b.items)  # type: ignore[arg-type]
     return None
+
+
+def _membership(a: Fingerprint, b: Fingerprint) -> bool | None:
+    """``x \\in I`` (Eq(x, I) for math-verify): against a non-equation, I is compared with it; against
+    ``y \\in J``, the two Eq are equal exactly when x is y and I is J with the same exact ends."""
+    if a.kind != "in":
+        a, b = b, a
+    ia = a.shape[1]
+    if b.kind in ("assign", "equation"):
+        return None
+    if b.kind != "in":
+        return decide_fast(ia, b)  # type: ignore[arg-type]
+    ib = b.shape[1]
+    same = decide_fast(ia, ib)  # type: ignore[arg-type]
+    if a.shape[0] != b.shape[0] or same is False:
+        return False
+    exact = all(x is None or x.exact is not None for x in ia.items + ib.items)  # type: ignore[attr-defined]
+    return True if same is True and exact else None
+
+
+def _rhs(a: Fingerprint) -> Fingerprint:
+    return Fingerprint("scalar", (a.items[0],)) if a.kind in ("assign", "equation") else a
+
+
+def _equations(da: Scalar, db: Scalar) -> bool | None:
+    """Two assignments ``x = f``, ``y = g`` through their differences da = x - f, db = y - g:
+    math-verify calls them equal when da equals db or -db (its relational comparison), or when
+    ``solve`` gives the same solutions. Two linear equations without decimals whose differences
+    are not proportional have different solution sets: different."""
+    if _scalar_equal(da, db) is True or _scalar_equal(da, neg(db)) is True:
+        return True
+    linear = all(d.deg is not None and d.deg <= 1 and not d.floats and not _constant(d) for d in (da, db))
+    if linear and _not_proportional(da, db):
+        return False
+    return None
+
+
+def _not_proportional(a: Scalar, b: Scalar) -> bool:
+    """a / b clearly takes two different values at the sample points."""
+    if any(abs(y) < _DIFF_ABS for y in b.vals):
+        return False
+    ratios = [x / y for x, y in zip(a.vals, b.vals, strict=True)]
+    scale = max(abs(r) for r in ratios)
+    return any(abs(r - ratios[0]) > _DIFF_REL * max(scale, 1) for r in ratios[1:])
 
 
 def _genuine(iv: Fingerprint) -> bool:

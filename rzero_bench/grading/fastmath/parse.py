@@ -31,20 +31,21 @@ from rzero_bench.grading.fastmath.values import (
     power,
     symbol,
 )
-from rzero_bench.grading.normalize import _strip_wrappers
+from rzero_bench.grading.mvtext import is_complex, latex_seen_by_parser
+from rzero_bench.grading.normalize import prepare_for_math_verify
 
 __all__ = ["fingerprint"]
 
 _MAX_LEN = 400
-_FORBIDDEN_LETTERS = frozenset("eEiI")
+_FORBIDDEN_LETTERS = frozenset("eEI")  # e = Euler's number, I = the imaginary unit for latex2sympy
 
 
 # ----------------------------------------------------------------------------- tokens
 
 _SPACING_RE = re.compile(r"\\\\|\\[!,;: ]|\\q?quad(?![A-Za-z])|~")
-_LEFT_RIGHT_RE = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])")
+_LEFT_RIGHT_RE = re.compile(r"\\m?(?:left|right)(?![A-Za-z])")
 _TOKEN_RE = re.compile(
-    r"\s+|(\d+\.\d+|\.\d+|\d+)|\\(?:begin|end)\{[pb]matrix\}|\\[{}]|\\\\|\\[A-Za-z]+|[A-Za-z]|[-+*/^(){}\[\],&]"
+    r"\s+|(\d+\.\d+|\.\d+|\d+)|\\(?:begin|end)\{[pb]matrix\}|\\[{}]|\\\\|\\[A-Za-z]+|[A-Za-z]|[-+*/^(){}\[\],&=]"
 )
 _COMMANDS = {
     "\\pi",
@@ -55,6 +56,8 @@ _COMMANDS = {
     "\\cdot",
     "\\times",
     "\\infty",
+    "\\in",
+    "\\pm",
     "\\{",
     "\\}",
     "\\\\",
@@ -160,29 +163,45 @@ class _Parser:
 
     # implicit := postfix+   (juxtaposition, tighter than * and /)
     def implicit(self) -> Scalar:
-        val = self.postfix()
+        """A juxtaposition chain, folded from the right as latex2sympy does: an integer item times
+        a positive rational item is a mixed number (``2\\frac{1}{3}`` = 7/3, ``2(3)`` = 5)."""
+        items = [self._item()]
         while True:
             nxt = self.peek()
             if nxt is None or not self._starts_atom(nxt):
                 break
-            prev = self.t[self.i - 1]
-            if (
-                nxt in ("\\frac", "\\dfrac", "\\tfrac")
-                and (prev[0].isdigit() or prev[0] == ".")
-                and self._numeric_frac()
-            ):
-                raise Decline  # "1\frac{4}{5}": a mixed number for latex2sympy
             if nxt[0].isdigit() or nxt[0] == ".":
                 raise Decline  # "x2", "(x+1)2": unusual, not worth mirroring
-            val = mul(val, self.postfix())
+            items.append(self._item())
+        val, last = items[-1]
+        rational = last in ("integer", "rational")
+        for item, literal in reversed(items[:-1]):
+            if (
+                item.exact is not None
+                and item.exact.denominator == 1
+                and val.exact is not None
+                and val.exact > 0
+            ):
+                # latex2sympy: Integer followed by a positive Rational -> a mixed number
+                if literal != "integer" or not rational:
+                    raise Decline  # whether sympy sees an Integer / a Rational here is not mirrored
+                val = add(item, val) if item.exact >= 0 else add(item, val, -1)
+                rational = True
+            else:
+                val, rational = mul(item, val), False
         return val
 
-    def _numeric_frac(self) -> bool:
-        """The ``\\frac`` at the cursor starts with an integer literal (a possible mixed number)."""
-        rest = self.t[self.i + 1 : self.i + 4]
-        if rest[:1] == ["{"]:
-            return len(rest) == 3 and rest[1].isdigit() and rest[2] == "}"
-        return bool(rest) and rest[0][0].isdigit()
+    def _item(self) -> tuple[Scalar, str]:
+        """One factor of a juxtaposition chain and its literal form: "integer" (``2``, ``(2)``),
+        "rational" (``\\frac{1}{3}``) or "" (anything else)."""
+        start = self.i
+        val = self.postfix()
+        toks = self.t[start : self.i]
+        if len(toks) == 1 and toks[0].isdigit() or len(toks) == 3 and toks[0] == "(" and toks[1].isdigit():
+            return val, "integer"
+        if toks and toks[0] == "\\frac" and all(t.isdigit() or t in "{}" for t in toks[1:]):
+            return val, "rational"
+        return val, ""
 
     @staticmethod
     def _starts_atom(tok: str) -> bool:
@@ -195,7 +214,10 @@ class _Parser:
 
     # postfix := atom ('^' (single token | '{' expr '}'))?
     def postfix(self) -> Scalar:
+        tok = self.peek()
         base = self.atom()
+        if tok is not None and (len(tok) == 1 and tok.isalpha() or tok == "\\pi") and self._call_follows():
+            raise Decline  # "x(2)", "\\pi(r)", "x^2(3)": a function application for latex2sympy
         if self.peek() == "^":
             self.take()
             nxt = self.peek()
@@ -210,6 +232,22 @@ class _Parser:
                 raise Decline
             base = power(base, exp)
         return base
+
+    def _call_follows(self) -> bool:
+        """After a letter: an optional power, then ``(`` one token ``)``."""
+        j = self.i
+        if j < len(self.t) and self.t[j] == "^":
+            j += 1
+            if j < len(self.t) and self.t[j] == "{":
+                depth = 0
+                while j < len(self.t):
+                    depth += {"{": 1, "}": -1}.get(self.t[j], 0)
+                    j += 1
+                    if depth == 0:
+                        break
+            else:
+                j += 1
+        return self.t[j : j + 1] == ["("] and j + 2 < len(self.t) and self.t[j + 2] == ")"
 
     def braced(self) -> Scalar:
         self.take("{")
@@ -343,16 +381,47 @@ def _parse(s: str) -> Fingerprint:
     toks = _tokens(s)
     if not toks:
         raise Decline
-    if toks[0] in ("\\begin{pmatrix}", "\\begin{bmatrix}"):
-        end = toks[0].replace("begin", "end")
-        if toks[-1] != end or toks.count(end) != 1 or toks.count(toks[0]) != 1:
+    if "=" in toks:
+        return _assignment(toks)
+    if "\\pm" in toks:
+        return _plus_minus(toks)
+    if "\\in" in toks:
+        return _membership(toks)
+    return _structure(toks)
+
+
+_BEGIN = ("\\begin{pmatrix}", "\\begin{bmatrix}")
+
+
+def _structure(toks: list[str]) -> Fingerprint:
+    """A matrix (optionally times a constant: ``2\\begin{pmatrix}...``), a set, an interval, a tuple
+    or a scalar."""
+    k = next((j for j, t in enumerate(toks) if t in _BEGIN), None)
+    if k is not None:
+        end = toks[k].replace("begin", "end")
+        if toks[-1] != end or toks.count(end) != 1 or toks.count(toks[k]) != 1:
             raise Decline
         rows: list[list[Scalar]] = []
-        for row in _join_rows(toks[1:-1]):
+        for row in _join_rows(toks[k + 1 : -1]):
             rows.append([_scalar(cell) for cell in _split(row, "&")])
         if not rows or len({len(r) for r in rows}) != 1:
             raise Decline
-        return Fingerprint("matrix", tuple(x for r in rows for x in r), (len(rows), len(rows[0])))
+        cells = [x for r in rows for x in r]
+        if k > 0:
+            # a number (or \frac of numbers) times the matrix: sympy compares entry by entry
+            factor = toks[:k]
+            sign = -1 if factor[0] == "-" else 1
+            body = factor[1:] if factor[0] == "-" else factor
+            if not (
+                len(body) == 1
+                and body[0].isdigit()
+                or body[:1] == ["\\frac"]
+                and all(t.isdigit() or t in "{}" for t in body[1:])
+            ):
+                raise Decline
+            c = _scalar(body)
+            cells = [mul(neg(c) if sign < 0 else c, x) for x in cells]
+        return Fingerprint("matrix", tuple(cells), (len(rows), len(rows[0])))
     if "&" in toks or "\\\\" in toks:
         raise Decline
     parts = _split_top(toks)
@@ -384,6 +453,62 @@ def _parse(s: str) -> Fingerprint:
     return Fingerprint("scalar", (_scalar(toks),))
 
 
+def _membership(toks: list[str]) -> Fingerprint:
+    """``x \\in I`` for an interval I: latex2sympy's Eq(x, I), an assignment (see ``decide``)."""
+    k = toks.index("\\in")
+    lhs, rhs = toks[:k], toks[k + 1 :]
+    if len(lhs) != 1 or not (len(lhs[0]) == 1 and lhs[0].isalpha()) or toks.count("\\in") != 1:
+        raise Decline
+    interval = _structure(rhs)
+    if interval.kind != "interval":
+        raise Decline
+    return Fingerprint("in", (), (lhs[0].lower(), interval))
+
+
+def _assignment(toks: list[str]) -> Fingerprint:
+    """An equation with one ``=`` between scalars: "assign" when the left side is one letter
+    (``y = 2x + 1``), else "equation" (``2x = 5``); items (right-hand side, lhs - rhs). math-verify
+    compares an assignment with a non-equation through its right-hand side, two equations through
+    lhs - rhs (see ``decide``)."""
+    k = toks.index("=")
+    lhs, rhs = toks[:k], toks[k + 1 :]
+    if not lhs or "=" in rhs or "\\pm" in toks:
+        raise Decline
+    value = _scalar(rhs)
+    left = _scalar(lhs)
+    diff = add(left, value, -1)
+    if not diff.symbols or all(abs(v - diff.vals[0]) < 1e-20 for v in diff.vals):
+        raise Decline  # "x = x + 1": sympy may evaluate the Eq itself to True / False
+    if len(lhs) == 1 and len(lhs[0]) == 1 and lhs[0].isalpha():
+        return Fingerprint("assign", (value, diff), (lhs[0].lower(),))
+    return Fingerprint("equation", (value, diff))
+
+
+def _plus_minus(toks: list[str]) -> Fingerprint:
+    """``a \\pm b`` at the top level: latex2sympy's set {a - b, a + b} (b is all that follows)."""
+    k = toks.index("\\pm")
+    if toks.count("\\pm") != 1 or len(_split_top(toks)) != 1:
+        raise Decline
+    head, tail = toks[:k], toks[k + 1 :]
+    if _depth_at(toks, k) != 0:
+        raise Decline
+    b = _scalar(tail)
+    if not head:
+        return Fingerprint("set", (neg(b), b))
+    a = _scalar(head)
+    return Fingerprint("set", (add(a, b, -1), add(a, b)))
+
+
+def _depth_at(toks: list[str], k: int) -> int:
+    depth = 0
+    for t in toks[:k]:
+        if t in ("(", "[", "{", "\\{"):
+            depth += 1
+        elif t in (")", "]", "}", "\\}"):
+            depth -= 1
+    return depth
+
+
 def _split(toks: list[str], sep: str) -> list[list[str]]:
     out: list[list[str]] = [[]]
     for t in toks:
@@ -401,13 +526,20 @@ def _join_rows(toks: list[str]) -> list[list[str]]:
     return rows
 
 
+# ----------------------------------------------------------------------------- entry point
+
+
 def fingerprint(answer: str) -> Fingerprint | None:
-    """The fingerprint of a math answer, or None when it is outside the fast grammar."""
-    s = _strip_wrappers(answer)
-    if len(s) > _MAX_LEN:
+    """The fingerprint of a math answer, or None when it is outside the fast grammar.
+
+    The grammar is applied to the LaTeX that math-verify's parser itself receives (after
+    math-verify's own rewriting: units dropped, ``\\mathrm`` -> ``\\text``, "and" -> ",", ...; see
+    ``rzero_bench.grading.mvtext``); answers latex2sympy would read with complex symbols are left out.
+    """
+    latex = latex_seen_by_parser(prepare_for_math_verify(answer))
+    if latex is None or len(latex) > _MAX_LEN or is_complex(latex):
         return None
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     try:
-        return _parse(s)
+        return _parse(latex)
     except (Decline, ValueError, ZeroDivisionError, OverflowError, ArithmeticError, RecursionError):
         return None

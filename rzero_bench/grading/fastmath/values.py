@@ -59,6 +59,7 @@ class Scalar:
     rad_sym: bool  # a radical / fractional power of a symbol-dependent expression
     nested: bool  # a radical of an irrational expression
     mag: Any  # largest magnitude met while evaluating (mpf)
+    deg: int | None = 0  # an upper bound on the polynomial degree in the symbols; None: not a polynomial
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def const(value: Fraction, floats: bool = False) -> Scalar:
 
 def symbol(name: str) -> Scalar:
     vals = tuple(CTX.mpc(point(name, k)) for k in range(N_POINTS))
-    return Scalar(vals, None, False, frozenset({name}), False, False, max(abs(v) for v in vals))
+    return Scalar(vals, None, False, frozenset({name}), False, False, max(abs(v) for v in vals), 1)
 
 
 def pi() -> Scalar:
@@ -95,7 +96,9 @@ def pi() -> Scalar:
     return Scalar((v,) * N_POINTS, None, False, frozenset(), False, False, abs(v))
 
 
-def _finish(vals: list[Any], exact: Fraction | None, a: Scalar, b: Scalar | None, **kw: bool) -> Scalar:
+def _finish(
+    vals: list[Any], exact: Fraction | None, a: Scalar, b: Scalar | None, deg: int | None, **kw: bool
+) -> Scalar:
     mag = max([a.mag] + ([b.mag] if b is not None else []) + [abs(v) for v in vals])  # type: ignore[type-var]
     if mag > _MAX_MAG or any(not CTX.isfinite(v) for v in vals):  # type: ignore[operator]
         raise Decline
@@ -107,19 +110,25 @@ def _finish(vals: list[Any], exact: Fraction | None, a: Scalar, b: Scalar | None
         kw.get("rad_sym", False) or a.rad_sym or (b.rad_sym if b is not None else False),
         kw.get("nested", False) or a.nested or (b.nested if b is not None else False),
         mag,
+        deg,
     )
+
+
+def _deg_sum(a: Scalar, b: Scalar) -> int | None:
+    return a.deg + b.deg if a.deg is not None and b.deg is not None else None
 
 
 def add(a: Scalar, b: Scalar, sign: int = 1) -> Scalar:
     vals = [x + sign * y for x, y in zip(a.vals, b.vals, strict=True)]
     exact = a.exact + sign * b.exact if a.exact is not None and b.exact is not None else None
-    return _finish(vals, exact, a, b)
+    deg = max(a.deg, b.deg) if a.deg is not None and b.deg is not None else None
+    return _finish(vals, exact, a, b, deg)
 
 
 def mul(a: Scalar, b: Scalar) -> Scalar:
     vals = [x * y for x, y in zip(a.vals, b.vals, strict=True)]
     exact = a.exact * b.exact if a.exact is not None and b.exact is not None else None
-    return _finish(vals, exact, a, b)
+    return _finish(vals, exact, a, b, _deg_sum(a, b))
 
 
 def div(a: Scalar, b: Scalar) -> Scalar:
@@ -127,11 +136,11 @@ def div(a: Scalar, b: Scalar) -> Scalar:
         raise Decline  # zoo / nan in sympy
     vals = [x / y for x, y in zip(a.vals, b.vals, strict=True)]
     exact = a.exact / b.exact if a.exact is not None and b.exact is not None else None
-    return _finish(vals, exact, a, b)
+    return _finish(vals, exact, a, b, None if b.symbols else a.deg)
 
 
 def neg(a: Scalar) -> Scalar:
-    return _finish([-x for x in a.vals], -a.exact if a.exact is not None else None, a, None)
+    return _finish([-x for x in a.vals], -a.exact if a.exact is not None else None, a, None, a.deg)
 
 
 def _iroot(n: int, k: int) -> int | None:
@@ -155,11 +164,17 @@ def power(a: Scalar, b: Scalar) -> Scalar:
     if a.exact == 0 and e <= 0:
         raise Decline
     vals = [x ** (CTX.mpf(e.numerator) / e.denominator) for x in a.vals]
+    if not a.symbols:
+        deg: int | None = 0
+    elif e.denominator == 1 and e >= 0 and a.deg is not None:
+        deg = a.deg * e.numerator
+    else:
+        deg = None
     if e.denominator == 1:
         exact = a.exact**e.numerator if a.exact is not None else None
         if exact is not None and max(exact.numerator.bit_length(), exact.denominator.bit_length()) > 400:
             raise Decline
-        return _finish(vals, exact, a, b)
+        return _finish(vals, exact, a, b, deg)
     exact = None
     if a.exact is not None and a.exact > 0:
         p, q = _iroot(a.exact.numerator, e.denominator), _iroot(a.exact.denominator, e.denominator)
@@ -167,6 +182,6 @@ def power(a: Scalar, b: Scalar) -> Scalar:
             exact = Fraction(p, q) ** e.numerator
     if exact is not None:
         vals = [CTX.mpc(CTX.mpf(exact.numerator) / exact.denominator)] * N_POINTS
-        return _finish(vals, exact, a, b)
+        return _finish(vals, exact, a, b, deg)
     irrational = a.exact is None
-    return _finish(vals, None, a, b, rad_sym=bool(a.symbols), nested=irrational)
+    return _finish(vals, None, a, b, deg, rad_sym=bool(a.symbols), nested=irrational)
