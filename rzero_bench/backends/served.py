@@ -111,7 +111,7 @@ class ServedGenerator(BaseGenerator):
                  api_key_env: str = "OPENAI_API_KEY", served_name: str = "solver",
                  max_model_len: int | None = None, gpu_memory_utilization: float | None = None,
                  pid_dir: str | os.PathLike[str] | None = None, log_path: str | os.PathLike[str] | None = None,
-                 **openai_options: Any) -> None:
+                 threads: int | None = None, **openai_options: Any) -> None:
         import httpx
 
         from rzero_bench.backends.openai import OpenAIGenerator
@@ -132,6 +132,8 @@ class ServedGenerator(BaseGenerator):
         env = dict(os.environ)
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpus
+        if threads is not None:  # CPU engines: torch's intra-op threads (1 is fastest for small models)
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(int(threads))
         self.log_path = Path(log_path) if log_path else None
         out: Any = subprocess.DEVNULL
         if self.log_path is not None:

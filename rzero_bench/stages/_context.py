@@ -180,6 +180,7 @@ class StageContext:
                 api_key_env=lay.api_key_env,
                 pid_dir=self.server_dir,
                 log_path=self.run_dir / "logs" / log_name,
+                threads=lay.cpu_threads if lay.serve_engine == "transformers" else None,
             )
             self.servers.append(gen.info)  # the driver records it in the stage's manifest entry
             return gen

@@ -167,3 +167,19 @@ def test_server_dies_with_a_sigkilled_orchestrator(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert reap_orphans(tmp_path / "pids") == []  # nothing left to reap; the stale pidfile is cleared
+
+
+# ------------------------------------------------------------------ the paper-cpu preset
+def test_paper_cpu_preset_is_the_gpu_layout_on_cpu() -> None:
+    from rzero_bench.config import load_config
+    from rzero_bench.preflight import needs_gpu
+
+    cfg = load_config(None, preset="paper-cpu", overrides=[])
+    lay = cfg.layout
+    assert (lay.generation_backend, lay.serve_engine, lay.serve_command) == ("served", "transformers", None)
+    assert lay.accelerate_config == "accelerate/cpu_2proc.yaml" and cfg.model.startswith("micro:")
+    assert not needs_gpu(cfg)  # no CUDA, no vllm: the CPU form of the layout
+    gpu = load_config(None, preset="paper-cpu", overrides=["layout.serve_engine=vllm"])
+    assert needs_gpu(gpu)
+    with pytest.raises(Exception, match="serve_engine"):
+        load_config(None, preset="paper-cpu", overrides=["layout.serve_engine=sglang"])
