@@ -20,6 +20,7 @@ from rzero_bench.grading import (
     shutdown_pool,
 )
 from rzero_bench.grading._pool import WorkerPool
+from rzero_bench.grading.cheap import decide_pair
 from rzero_bench.records import Verdict
 
 KINDS = ("math", "choice", "bbeh", "exact")
@@ -50,6 +51,24 @@ def test_table(index: int, case: tuple[str, str, str, bool], table_verdicts: dic
     v = table_verdicts[index]
     assert v.status == "ok", v
     assert v.correct is expected, v
+
+
+MATH_CASES = [c for c in CASES if c[0] == "math"]
+
+
+@pytest.mark.parametrize("case", MATH_CASES, ids=[f"{c[1]}|{c[2]}" for c in MATH_CASES])
+def test_fast_path_never_contradicts_the_table(case: tuple[str, str, str, bool]) -> None:
+    # the pure-Python fast path may leave a pair to math-verify (None), never decide it otherwise,
+    # and its verdict does not depend on which answer is the reference
+    _, reference, prediction, expected = case
+    decided = decide_pair(reference, prediction)
+    assert decided in (None, expected)
+    assert decide_pair(prediction, reference) == decided
+
+
+def test_fast_path_decides_most_of_the_table() -> None:
+    decided = [decide_pair(a, b) for _, a, b, _ in MATH_CASES]
+    assert sum(d is not None for d in decided) >= 0.6 * len(MATH_CASES)
 
 
 def test_single_grade_matches_batch() -> None:
