@@ -15,6 +15,7 @@ from rzero_bench import preflight as pf
 from rzero_bench.config import load_config
 from rzero_bench.errors import UserError
 from rzero_bench.models import resolve_name
+from rzero_bench.preflight import plan as pf_plan
 
 DATA_DIR = Path(os.environ.get("RZERO_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "benchmarks"))
 needs_data = pytest.mark.skipif(not (DATA_DIR / "bbeh").is_dir(), reason="needs RZERO_DATA_DIR with bbeh")
@@ -126,8 +127,8 @@ def test_layout_needing_more_gpus_than_visible_fails():
 
 
 def test_missing_packages_fail_here_and_are_checked_there(monkeypatch):
-    real = pf.importlib.util.find_spec
-    monkeypatch.setattr(pf.importlib.util, "find_spec", lambda n: None if n in ("vllm", "deepspeed") else real(n))
+    real = pf_plan.importlib.util.find_spec
+    monkeypatch.setattr(pf_plan.importlib.util, "find_spec", lambda n: None if n in ("vllm", "deepspeed") else real(n))
     here = _plan(planned=False)
     assert _failed(here, "vllm") and _failed(here, "deepspeed")
     assert "pip install 'rzero-bench[gpu]'" in _failed(here, "vllm")[0]
@@ -165,7 +166,7 @@ def test_derived_max_model_len_covers_the_longest_request():
 
 
 def test_disk_too_small_fails(monkeypatch, tmp_path):
-    monkeypatch.setattr(pf.shutil, "disk_usage", lambda p: type("U", (), {"free": 10 * 2**30})())
+    monkeypatch.setattr(pf_plan.shutil, "disk_usage", lambda p: type("U", (), {"free": 10 * 2**30})())
     (disk,) = _failed(_plan(planned=False, tmp_path=tmp_path), "disk")
     assert "10 GiB free" in disk and "checkpoints need ~55 GiB" in disk  # (2 x 3 + 1) x 2 bytes x 4.02e9 x 1.05
 
