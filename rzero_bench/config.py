@@ -584,7 +584,7 @@ def split_batch(rc: _Batching, processes: int, role: str = "") -> BatchSplit:
             raise ValueError(f"set {k}micro_batch_per_device or {k}gradient_accumulation_steps, not both (the "
                              "accumulation is derived from micro_batch_per_device)")
         if mini % (processes * rc.micro_batch_per_device):
-            raise ValueError(f"a mini-batch of {mini_prompts} x {g} = {mini} completions cannot be split into "
+            raise ValueError(f"a mini-batch of {mini_prompts} x {g} = {mini} completions is not divisible into "
                              f"{_procs(processes)} x {k}micro_batch_per_device {rc.micro_batch_per_device}; "
                              f"change {k}micro_batch_per_device or {k}mini_batch_prompts")
         per_device = rc.micro_batch_per_device
@@ -592,7 +592,7 @@ def split_batch(rc: _Batching, processes: int, role: str = "") -> BatchSplit:
     else:
         accumulation = rc.gradient_accumulation_steps
         if mini % (processes * accumulation):
-            raise ValueError(f"a mini-batch of {mini_prompts} x {g} = {mini} completions cannot be split into "
+            raise ValueError(f"a mini-batch of {mini_prompts} x {g} = {mini} completions is not divisible into "
                              f"{_procs(processes)} x {k}gradient_accumulation_steps {accumulation} whole "
                              f"micro-batches; change {k}gradient_accumulation_steps, {k}mini_batch_prompts or "
                              f"{k}prompts_per_step")
