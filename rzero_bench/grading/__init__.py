@@ -22,9 +22,22 @@ Between the cheap checks and math-verify, ``rzero_bench.grading.fastmath`` parse
 Python and decides equality or difference by evaluating both answers at fixed points (polynomial
 identity testing), only where math-verify's verdict is certain (method ``fingerprint``).
 
-``equivalence_classes`` buckets answers by normalised key, then compares bucket representatives
-greedily (each new bucket against the first member of each class, math-verify in both
-directions), so each distinct string is parsed at most once per set.
+The pair rule without math-verify is one function, ``rzero_bench.grading.cheap.decide_pair``
+(normalised numbers and words, then fingerprints), shared by ``grade``, ``equivalence_classes``, the
+workers and ``perf/agreement.py``, which measures it against math-verify on the local benchmark
+data; both analyses are computed on the LaTeX math-verify's own normaliser produces
+(``rzero_bench.grading.mvtext``) and cached per string for the life of the process, so answers and
+references repeated across samples, sets and iterations are analysed once.
+
+``equivalence_classes`` buckets answers by key (the LaTeX math-verify's parser would see, or the
+exact value of a plain number), then compares bucket representatives greedily (each new bucket
+against the first member of each class, math-verify in both directions); a worker parses each
+distinct string at most once (LRU cache), parses first the answer outside the fast grammar, and
+skips parsing the other one when latex2sympy gave up on the first (a string only compares with
+strings) or read a plain number (compared with the other's fingerprint).
+
+A missing or broken math-verify raises ``GraderUnavailable`` (a one-line ``UserError``) from any
+call that needs it; nothing falls back to string buckets.
 """
 
 from __future__ import annotations

@@ -206,12 +206,15 @@ def _math_info(answer: str, unit_tail: bool) -> MathInfo:
     if not norm:
         return MathInfo("e:", "empty")
     num = _as_number(norm)
-    if num is not None and latex is not None and not _INNER_SPACE_RE.search(latex.strip()):
+    # an "e" left in the LaTeX was not a top-level 4.5e33 (those are rewritten as \times10^{33}):
+    # latex2sympy reads it as Euler's number
+    plain = latex is not None and not _INNER_SPACE_RE.search(latex.strip()) and "e" not in norm.lower()
+    if num is not None and plain:
         value, is_float, sci = num
         tag = ".f" if is_float else ".e" if sci else ""
         return MathInfo(f"n:{value}{tag}", "num", value, is_float, sci)
     key = "s:" + (latex if latex is not None else norm)
-    if _malformed(norm):
+    if _malformed(norm) and _string_only(prepare_for_math_verify(answer)):
         return MathInfo(key, "junk")
     if _LETTERS_RE.fullmatch(norm) and set(norm) - _CONSTANT_LETTERS and not unit_tail:
         return MathInfo("s:" + norm, "sym")
@@ -219,6 +222,17 @@ def _math_info(answer: str, unit_tail: bool) -> MathInfo:
 
 
 _INNER_SPACE_RE = re.compile(r"\s")
+_FALLBACK_RE = re.compile(
+    r"[\s=$]|\\[(\[]|answer|\\frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}", re.IGNORECASE
+)
+
+
+def _string_only(prepared: str) -> bool:
+    """When latex2sympy fails on ``prepared``, math-verify falls back to regexes that pick a number
+    or an expression after whitespace or "=", a ``$...$`` or ``\\(...\\)`` part, a plain
+    ``\\frac{1}{2}``, or text after "answer". Without any of them its parse is the string alone,
+    equal only to the same string."""
+    return _FALLBACK_RE.search(prepared) is None
 
 
 _LETTERS_RE = re.compile(r"[A-Za-z]+")

@@ -13,7 +13,16 @@ Polynomial identity testing decides:
   rational functions of the symbols (radicals of constants only, no decimals), neither side
   identically one bare symbol (math-verify compares a Symbol by its printed form), equal at all
   points (``simplify(a-b)`` is 0); sets, tuples, intervals (same brackets) and matrices element by
-  element under the same rules.
+  element under the same rules. Equal exact values that differ by less than 1e-9 are left
+  undecided: an expression is compared through ``(a - b).evalf(15, chop=True) == 0``, which calls
+  a difference under ~2e-15 zero.
+
+Relations follow math-verify's ``sympy_expr_eq``: an assignment ``x = f`` against a non-equation
+is compared through f (whichever is the reference); two equations are equal when their
+differences lhs - rhs are equal or opposite, and different when both differences are linear
+without decimals and not proportional (different solution sets, so ``solve`` differs too); an
+equation whose left side is not one letter against a number is only ever decided "different";
+``x \\in I`` is compared through I, and with ``y \\in J`` structurally.
 
 Everything else is left undecided (None) and goes to math-verify.
 """

@@ -1,14 +1,21 @@
 """LaTeX answer -> ``Fingerprint``: a tokenizer and a recursive-descent parser (never ``eval``).
 
-The parser follows the grammar of latex2sympy (which math-verify uses): implicit multiplication
-binds tighter than ``*``, ``\\cdot``, ``\\times`` and ``/`` (``1/2x`` = 1/(2x)); ``^`` takes a braced
-group or one token; letters are one-letter symbols, case-folded (``R`` = ``r``). Accepted: integers
-and decimals, one-letter symbols other than e/E/i/I (constants for latex2sympy), ``\\pi``,
-``+ - * / \\cdot \\times ^``, ``\\frac``, ``\\sqrt``, ``\\sqrt[n]``, parentheses; at the top level only:
-lists ``a, b`` (a set), ``(a, b)``, ``[a, b)`` ... (intervals, ``\\infty`` allowed as an end point),
-``(a, b, c)`` (a tuple), ``\\{a, b\\}`` (a set), ``pmatrix``/``bmatrix``. Anything else (text,
-relations, ``\\pm``, subscripts, units, functions, a number directly before ``\\frac``, which
-latex2sympy reads as a mixed number) gives no fingerprint (None) and math-verify decides.
+The input is the LaTeX math-verify's parser itself receives (``rzero_bench.grading.mvtext``: its own
+rewriting applied, units dropped, the last ``\\boxed{}`` taken); answers it would read with complex
+symbols (a standalone ``i``) are left out. The parser follows the grammar of latex2sympy:
+implicit multiplication binds tighter than ``*``, ``\\cdot``, ``\\times`` and ``/`` (``1/2x`` =
+1/(2x)); ``^`` takes a braced group or one token; letters are one-letter symbols, case-folded
+(``R`` = ``r``); in a juxtaposition chain an integer before a positive rational is a mixed number
+(``2\\frac{1}{3}`` = 7/3, ``2(3)`` = 5); a letter before ``(`` one token ``)`` is a function call
+(declined). Accepted: integers and decimals, one-letter symbols other than e/E/I (constants for
+latex2sympy; a real ``i`` is a symbol), ``\\pi``, ``+ - * / \\cdot \\times ^``, ``\\frac``,
+``\\sqrt``, ``\\sqrt[n]``, parentheses; at the top level only: lists ``a, b`` (a set), ``(a, b)``,
+``[a, b)`` ... (intervals, ``\\infty`` allowed as an end point), ``(a, b, c)`` (a tuple),
+``\\{a, b\\}`` (a set), ``pmatrix``/``bmatrix`` (optionally after a number: ``2\\begin{pmatrix}``),
+``a \\pm b`` (the set {a - b, a + b}), one ``=`` between scalars (an "assign" when the left side is
+one letter, else an "equation"; items: right-hand side, lhs - rhs), ``x \\in`` an interval. Anything
+else (text, other relations, subscripts, functions) gives no fingerprint (None) and math-verify
+decides.
 
 Values are computed while parsing, with the operations of ``fastmath.values``.
 """

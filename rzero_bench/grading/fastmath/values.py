@@ -4,7 +4,8 @@ A fingerprint is the value of every scalar at three fixed points (each symbol ge
 pseudo-random value per point, ``point``), computed with 50-digit complex arithmetic (mpmath), plus
 the exact rational value where there is one. Each ``Scalar`` also records what ``decide`` needs to
 know about its form: whether a decimal literal occurs, its symbols, radicals of symbol-dependent or
-irrational expressions, and the largest magnitude met while evaluating.
+irrational expressions, the largest magnitude met while evaluating, and an upper bound on its
+polynomial degree (``deg``; None for non-polynomials), which the equation rules use.
 
 The operations (``const``, ``symbol``, ``pi``, ``add``, ``mul``, ``div``, ``neg``, ``power``) raise
 ``Decline`` where sympy would give zoo/nan, a magnitude over 1e60, a non-finite value, an exponent
