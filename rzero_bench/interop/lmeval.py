@@ -100,6 +100,22 @@ def parse_lmeval(
     return out
 
 
+_METRIC_MEANING = {
+    "acc": "accuracy of one greedy generation (its answer graded against the reference; not lm-eval's "
+    "log-likelihood acc)",
+    "mean@": "mean correctness of k sampled generations per item",
+    "maj@": "correctness of the majority answer of k sampled generations",
+    "pass@": "unbiased pass@k over the sampled generations",
+}
+
+
+def _describe(metric: str) -> str:
+    """What one of our metric names means (lm-eval readers know other meanings for ``acc``)."""
+    base, _, judged = metric.partition("+")
+    text = next((v for k, v in _METRIC_MEANING.items() if base == k or (k.endswith("@") and base.startswith(k))), base)
+    return text + ("; re-checked by an LLM judge (both ways)" if judged else "")
+
+
 def _task_config(task: str, result: Mapping[str, Any], spec: Any | None) -> dict[str, Any]:
     """lm-eval-shaped config of one of our tasks (from its definition when known, else the result)."""
     sampling = result.get("sampling", {})
@@ -127,7 +143,8 @@ def _task_config(task: str, result: Mapping[str, Any], spec: Any | None) -> dict
             "max_gen_toks": main.get("max_tokens"),
         },
         metric_list=[
-            {"metric": name, "aggregation": "mean", "higher_is_better": True} for name in result["metrics"]
+            {"metric": name, "aggregation": "mean", "higher_is_better": True, "description": _describe(name)}
+            for name in result["metrics"]
         ],
         metadata={
             "version": result["task_version"],
