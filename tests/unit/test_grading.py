@@ -180,6 +180,21 @@ CLASSES = [
     ("math", ["1,000", "1000", r"10^3", "100"], [[0, 1, 2], [3]]),
     ("math", [r"90^\circ", "90", r"\frac{\pi}{2}"], [[0, 1], [2]]),
     ("math", ["x^2+2x+1", "(x+1)^2", "x^2+1"], [[0, 1], [2]]),
+    # latex2sympy gives up on "2(1,...)" and "(1,...)+1": strings, equal only to the same string
+    ("math", ["(1,-16,-4,43)", "2(1,-16,-4,43)", "(1,-16,-4,43)+1", "(1, -16, -4, 43)"], [[0, 3], [1], [2]]),
+    # ... while math-verify's regex fallback reads the 0 in "(-\infty, 0]+1": equal to "0"
+    ("math", [r"(-\infty, 0]", r"(-\infty, 0]+1", r"2(-\infty, 0]", "0", "x"], [[1, 2, 3], [0], [4]]),
+    # ... and the last fraction of "pmatrix+1"; a number times a matrix is a matrix
+    (
+        "math",
+        [
+            r"\begin{pmatrix} 16/49 \\ 48/49 \end{pmatrix}",
+            r"\begin{pmatrix} 16/49 \\ 48/49 \end{pmatrix}+1",
+            r"\frac{48}{49}",
+            r"2\begin{pmatrix} 8/49 \\ 24/49 \end{pmatrix}",
+        ],
+        [[0, 3], [1, 2]],
+    ),
     ("choice", ["C", "(C)", r"\text{C}", "D", "C."], [[0, 1, 2, 4], [3]]),
     ("bbeh", ["(E)", "e", "E.", "d"], [[0, 1, 2], [3]]),
     ("exact", ["a b", "a  b", "A b"], [[0, 1], [2]]),
