@@ -154,7 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
     sys.path.insert(0, str(ROOT))
-    from rzero_bench.grading import _pool, equivalence_classes, equivalence_classes_many, shutdown_pool
+    from rzero_bench.grading import (
+        _pool,
+        clear_caches,
+        equivalence_classes,
+        equivalence_classes_many,
+        shutdown_pool,
+    )
 
     tagged = make_tagged_sets(args.sets, args.seed)
     sets = [s for s, _ in tagged]
@@ -165,9 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
 
     def fresh_pool() -> None:
-        # a new pool for each of our runs: no parse cache carried over, start-up not timed
-        # (all workers have imported math-verify before the clock starts)
+        # a new pool and empty caches for each of our runs: no parse, analysis or verdict carried
+        # over from an earlier run; start-up not timed (all workers have imported math-verify
+        # before the clock starts)
         shutdown_pool()
+        clear_caches()
         assert _pool().wait_ready(), "grading workers did not start"
 
     mr, mv = _mathruler(), _math_verify()

@@ -43,6 +43,7 @@ call that needs it; nothing falls back to string buckets.
 from __future__ import annotations
 
 import atexit
+import collections
 import math
 import os
 import threading
@@ -53,6 +54,7 @@ from typing import Any
 from rzero_bench.errors import UserError
 from rzero_bench.grading._pool import GraderUnavailable, WorkerPool
 from rzero_bench.grading.cheap import cached_fingerprint, cached_info, decide_pair
+from rzero_bench.grading.cheap import clear_caches as cheap_clear
 from rzero_bench.grading.fastmath import decide_fast
 from rzero_bench.grading.normalize import (
     MathInfo,
@@ -71,6 +73,7 @@ from rzero_bench.records import GradeKind, Verdict
 
 __all__ = [
     "GraderUnavailable",
+    "clear_caches",
     "grade",
     "grade_many",
     "equivalence_classes",
@@ -96,6 +99,14 @@ def _pool() -> WorkerPool:
                 atexit.register(shutdown_pool)
                 _ATEXIT = True
         return _POOL
+
+
+def clear_caches() -> None:
+    """Forget every remembered verdict and cached per-string analysis of this process (for timing
+    cold runs, and for tests that must reach math-verify)."""
+    with _VERDICTS_LOCK:
+        _VERDICTS.clear()
+    cheap_clear()
 
 
 def shutdown_pool() -> None:
@@ -175,7 +186,8 @@ def grade_many(
     references: Sequence[str], predictions: Sequence[str | None], *, kind: GradeKind, timeout: float = 5.0
 ) -> list[Verdict]:
     """Grade predictions[i] against references[i] for all i, on all cores; each distinct
-    (reference, prediction) pair goes to math-verify at most once."""
+    (reference, prediction) pair goes to math-verify at most once per process (its verdict is
+    remembered: labels and answers repeat across training steps and iterations)."""
     _check(kind, timeout)
     if len(references) != len(predictions):
         raise UserError(f"grade_many: {len(references)} references but {len(predictions)} predictions")
@@ -187,19 +199,23 @@ def grade_many(
             out[i] = v
             continue
         assert pred is not None
-        group = pending.setdefault(prepare_for_math_verify(ref), {})
-        group.setdefault(prepare_for_math_verify(pred), []).append(i)
+        ref_s, pred_s = prepare_for_math_verify(ref), prepare_for_math_verify(pred)
+        known = _remembered(ref_s, pred_s)
+        if known is not None:
+            out[i] = known
+            continue
+        pending.setdefault(ref_s, {}).setdefault(pred_s, []).append(i)
     if pending:
         pool = _pool()
         total = sum(len(g) for g in pending.values())
         chunk = max(1, min(_CHUNK, math.ceil(total / (2 * pool.size))))
-        jobs: list[tuple[list[str], dict[str, list[int]], Future[Any]]] = []
+        jobs: list[tuple[str, list[str], dict[str, list[int]], Future[Any]]] = []
         for ref_s, group in pending.items():
             preds = list(group)
             for k in range(0, len(preds), chunk):
                 part = preds[k : k + chunk]
-                jobs.append((part, group, pool.submit("grade", (ref_s, part), timeout)))
-        for part, group, fut in jobs:
+                jobs.append((ref_s, part, group, pool.submit("grade", (ref_s, part), timeout)))
+        for ref_s, part, group, fut in jobs:
             try:
                 results = fut.result()
             except GraderUnavailable:
@@ -208,9 +224,33 @@ def grade_many(
                 results = [("error", None, str(exc)[:300])] * len(part)
             for pred_s, res in zip(part, results, strict=True):
                 v = _verdict(res)
+                _remember(ref_s, pred_s, v)
                 for i in group[pred_s]:
                     out[i] = v
     return [v if v is not None else Verdict(correct=None, status="error", detail="not graded") for v in out]
+
+
+_VERDICTS: collections.OrderedDict[tuple[str, str], Verdict] = collections.OrderedDict()
+_VERDICTS_MAX = 1 << 16
+_VERDICTS_LOCK = threading.Lock()
+
+
+def _remembered(ref_s: str, pred_s: str) -> Verdict | None:
+    with _VERDICTS_LOCK:
+        v = _VERDICTS.get((ref_s, pred_s))
+        if v is not None:
+            _VERDICTS.move_to_end((ref_s, pred_s))
+        return v
+
+
+def _remember(ref_s: str, pred_s: str, v: Verdict) -> None:
+    """Keep math-verify's deterministic verdicts (not timeouts or errors, which depend on load)."""
+    if v.status not in ("ok", "unparseable"):
+        return
+    with _VERDICTS_LOCK:
+        _VERDICTS[ref_s, pred_s] = v
+        if len(_VERDICTS) > _VERDICTS_MAX:
+            _VERDICTS.popitem(last=False)
 
 
 # ----------------------------------------------------------------------------- clustering

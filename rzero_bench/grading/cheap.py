@@ -42,6 +42,7 @@ def clear_caches() -> None:
     """Forget every cached analysis (for timing cold runs)."""
     cached_info.cache_clear()
     cached_fingerprint.cache_clear()
+    latex_seen_by_parser.cache_clear()
 
 
 def decide_pair(a: str, b: str) -> bool | None:

@@ -13,6 +13,7 @@ from rzero_bench.errors import UserError
 from rzero_bench.grading import (
     GraderUnavailable,
     _pool,
+    clear_caches,
     equivalence_classes,
     equivalence_classes_many,
     grade,
@@ -277,6 +278,7 @@ def test_broken_math_verify_never_degrades_grade_or_clustering(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutdown_pool()
+    clear_caches()  # no remembered verdict may answer for math-verify
     monkeypatch.syspath_prepend(_broken_math_verify(tmp_path))
     try:
         # decided without math-verify: still graded
