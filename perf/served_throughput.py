@@ -4,7 +4,7 @@
 Items: the first ``--items`` micro_arith questions (seeded subsample) through the solver prompt.
 Workloads: greedy (one completion per item, the eval stage) and sampled (``--m`` completions per
 item at temperature 1, the votes stage). In process: ``HFGenerator`` (batch ``--batch-size``, one
-torch thread). Served: ``ServedGenerator(engine="transformers")`` at each client concurrency of
+torch thread). Served: ``ServedGenerator(engine="transformers", threads=1)`` (one torch thread, as the run uses) at each client concurrency of
 ``--concurrency``; its start-up (process start to ``/health``) is reported apart. Tokens/s counts
 completion tokens as each backend reports them. For greedy rows the table also gives the share of
 items whose served text equals the in-process text (the same model, prompt and chat template).
@@ -71,7 +71,8 @@ def main() -> None:
             texts[f"hf-{w}"] = [g.texts for g in out]
     for c in [int(x) for x in args.concurrency.split(",")]:
         t0 = time.perf_counter()
-        with make_generator("served", args.model, engine="transformers", concurrency=c, startup_timeout=600) as sv:
+        with make_generator("served", args.model, engine="transformers", concurrency=c, threads=1,
+                            startup_timeout=600) as sv:
             start = time.perf_counter() - t0
             for w, reqs in work.items():
                 wall, out = _timed(sv, reqs)

@@ -75,8 +75,9 @@ ENGINES: dict[str, Engine] = {
         names_model=False,
         top_k="generation_config",
         install="pip install 'rzero-bench[serving]'",
-        # one generate() at a time server-side: 2 in flight keep it busy while the next request is parsed
-        concurrency=2,
+        # one generate() at a time server-side: more in flight gained nothing (perf/served_throughput.py:
+        # 5.6 / 5.0 / 5.3 samples/s at 1 / 2 / 4) and would race the global seed each request sets
+        concurrency=1,
     ),
 }
 

@@ -185,7 +185,7 @@ def test_complete_run(paper_cpu: dict[str, Any]) -> None:
         data = rows(name)
         assert data, name
         for row in data:
-            assert cls.from_dict(row).to_dict() == row, (name, row)
+            assert json.loads(json.dumps(cls.from_dict(row).to_dict())) == row, (name, row)
     scores = rows("challenger_rewards.jsonl")
     assert len(scores) == 2 * 4 * 2  # steps x prompts_per_step x num_generations
     fields = set(ChallengerScore.__dataclass_fields__)
