@@ -20,9 +20,14 @@ parsed both strings and its verdict, in either direction, differs from the fast 
 math-verify timed out or parsed nothing are counted apart (the fast path is not wrong there:
 ``grade`` reports no verdict, clustering counts them as different).
 
-Usage: ``.venv/bin/python perf/agreement.py [--per-source 3] [--seed 0] [--limit N] [--out FILE]``.
-Exit status 1 when any disagreement is found (each is printed; each becomes a row of
-``tests/unit/grading_cases.py`` and a fix).
+Usage: ``.venv/bin/python perf/agreement.py [--per-source 3] [--seed 0] [--limit N] [--out FILE]
+[--reuse FILE]``. Exit status 1 when any disagreement is found (each is printed; each became a row
+of ``tests/unit/grading_cases.py`` and a fix).
+
+Measured (seed 0, 3 per source, math-verify 0.9.0, 2 shared cores, 620 s): 23,569 distinct pairs,
+19,102 decided by the fast path (81.0%), 0 order-dependent, 19,102 agree with math-verify in both
+directions, 0 disagreements, 0 timeouts. The first run of this script, on the fast path before
+this check existed, found 73 disagreements (17,506 decided).
 """
 
 from __future__ import annotations
@@ -271,10 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({n_dec / max(1, len(pairs)):.1%}); left to math-verify: {len(pairs) - n_dec:,}"
     )
     print(f"- fast path verdicts depending on the argument order: {len(asym)}")
-    print(
-        f"- decided pairs checked against math-verify in both directions: {len(decided):,} "
-        f"({len(todo):,} run now, the rest from {args.reuse})"
-    )
+    reused = f" ({len(decided) - len(todo):,} verdicts from {args.reuse})" if args.reuse else ""
+    print(f"- decided pairs checked against math-verify in both directions: {len(decided):,}{reused}")
     for status in ("agree", "DISAGREE", "timeout", "unparseable/error"):
         per = ", ".join(
             f"{s} {by_source[s, status]}" for s in ("solution", "spelling", "perturbation", "neighbour")
