@@ -76,8 +76,8 @@ class TrainDisplay:
 
     def sampling(self, done: int, total: int) -> None:
         """The reward's solver sampling: ``done`` of ``total`` questions answered."""
-        if self.quiet or total <= 0:
-            return
+        if self.quiet or total <= 0 or not getattr(self.console, "is_terminal", False):
+            return  # a transient bar is for terminals; in a log file it would only leave blank lines
         if self._bar is None:
             from rich.progress import (
                 BarColumn,

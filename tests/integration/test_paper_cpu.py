@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def paper_cpu(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     run_dir = work / "run"
     env = dict(os.environ)
     env.setdefault("RZERO_HOME", str(REPO / ".rzero_home"))
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", COLUMNS="200")
     cmd = [sys.executable, "-m", "rzero_bench.cli", "run", "--preset", "paper-cpu", "--iterations", "1",
            "--run-dir", str(run_dir)]
     if os.environ.get("RZERO_PAPER_CPU_MODEL"):  # development only: another local base than micro:s
@@ -117,7 +118,8 @@ def paper_cpu(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (work / "resume.log").write_text(output)
     assert resume.returncode == 0, f"resume failed:\n{output[-4000:]}\n--- first run:\n{log1.read_text()[-3000:]}"
     return {"run_dir": run_dir, "before": before, "server_pid": server_pid, "gone_after_kill": gone_after_kill,
-            "resume_output": output, "snapshot": snapshot, "manifest": _manifest(run_dir)}
+            "resume_output": output, "first_output": log1.read_text(errors="replace"), "snapshot": snapshot,
+            "manifest": _manifest(run_dir)}
 
 
 def _weights(path: Path) -> dict[str, Any]:
@@ -168,6 +170,13 @@ def test_complete_run(paper_cpu: dict[str, Any]) -> None:
         assert changed, f"{key}: GRPO left every weight as it was"
         model = AutoModelForCausalLM.from_pretrained(str(ckpt))
         assert sum(p.numel() for p in model.parameters()) > 0
+
+    # the launched stages' progress reached the orchestrator's display, as an in-process stage's would
+    shown = paper_cpu["first_output"] + paper_cpu["resume_output"]
+    for role, steps in (("challenger", m["config"]["challenger"]["max_steps"]),
+                        ("solver", m["config"]["solver"]["max_steps"])):
+        assert re.search(rf"{role} GRPO \(accelerate\): step {steps}/{steps}  reward -?[0-9.]+ ± [0-9.]+  "
+                         r"loss \S+  [0-9.]+ s/step", shown), f"no live progress line for {role} GRPO"
 
     # every artefact of the in-process path, with the records' schema
     it = run_dir / "iter_1"
