@@ -151,7 +151,7 @@ def stop_children_on_exit() -> Iterator[None]:
     def _raise(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, _raise)

@@ -182,7 +182,7 @@ class StageContext:
                 log_path=self.run_dir / "logs" / log_name,
                 threads=lay.cpu_threads if lay.serve_engine == "transformers" else None,
             )
-            self.servers.append(gen.info)  # the driver records it in the stage's manifest entry
+            self.servers.append(getattr(gen, "info", {}))  # the driver records it in the stage's manifest entry
             return gen
         if lay.generation_backend == "vllm":
             return make_generator("vllm", model_path, gpu_memory_utilization=lay.gpu_memory_utilization)
