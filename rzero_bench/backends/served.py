@@ -45,6 +45,13 @@ _LIVE: set[ServedGenerator] = set()
 _LIVE_LOCK = threading.Lock()
 
 
+PORT_ATTEMPTS = 3  # server starts tried on fresh ports when the one picked was taken meanwhile
+
+
+class _PortTaken(BackendError):
+    """The server exited because its port was taken before it could bind it."""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -118,37 +125,62 @@ class ServedGenerator(BaseGenerator):
 
         self.engine = get_engine(engine)
         self.model_id = str(model)
-        self.port = port or free_port()
         self.stop_timeout = float(stop_timeout)
+        self.log_path = Path(log_path) if log_path else None
         n_gpus = len([g for g in gpus.split(",") if g.strip()]) if gpus else 1
-        argv = format_command(command or self.engine.command, model=str(model), port=self.port, name=served_name,
-                              data_parallel_size=n_gpus, max_model_len=max_model_len,
-                              gpu_memory_utilization=gpu_memory_utilization)
-        if argv and os.sep not in argv[0] and shutil.which(argv[0]) is None:
-            beside = Path(sys.executable).with_name(argv[0])  # an unactivated venv: its bin/ is not on PATH
-            if beside.is_file():
-                argv[0] = str(beside)
-        self.argv = argv
         env = dict(os.environ)
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpus
         if threads is not None:  # CPU engines: torch's intra-op threads (1 is fastest for small models)
             env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(int(threads))
-        self.log_path = Path(log_path) if log_path else None
+        # A port we pick can be taken by someone else before the server binds it (seconds later):
+        # then the server exits saying so, and we try again on another one.
+        attempts = 1 if port else PORT_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            self.port = port or free_port()
+            argv = format_command(command or self.engine.command, model=str(model), port=self.port,
+                                  name=served_name, data_parallel_size=n_gpus, max_model_len=max_model_len,
+                                  gpu_memory_utilization=gpu_memory_utilization)
+            if argv and os.sep not in argv[0] and shutil.which(argv[0]) is None:
+                beside = Path(sys.executable).with_name(argv[0])  # an unactivated venv: its bin/ is not on PATH
+                if beside.is_file():
+                    argv[0] = str(beside)
+            self.argv = argv
+            t0 = time.monotonic()
+            self._spawn(argv, env, pid_dir)
+            try:
+                self._wait_ready(httpx, startup_timeout)
+            except _PortTaken as e:
+                self.close()
+                if attempt == attempts:
+                    raise BackendError(str(e)) from None
+                continue
+            except BaseException:
+                self.close()
+                raise
+            break
+        root = f"http://127.0.0.1:{self.port}"
+        self.info["ready_s"] = round(time.monotonic() - t0, 2)
+        options = dict(openai_options)
+        if self.engine.concurrency is not None:
+            options.setdefault("concurrency", self.engine.concurrency)
+        options.setdefault("supports_n", self.engine.supports_n)
+        options.setdefault("top_k_mode", self.engine.top_k)
+        self.served_name = served_name if self.engine.names_model else str(model)
+        self.inner = OpenAIGenerator(self.served_name, base_url=f"{root}/v1", api_key_env=api_key_env, **options)
+
+    def _spawn(self, argv: list[str], env: dict[str, str], pid_dir: str | os.PathLike[str] | None) -> None:
+        """Start ``argv`` in its own process group (output to the log), write its pidfile, register it."""
         out: Any = subprocess.DEVNULL
+        self._log_start = 0  # this start's part of the log (earlier starts appended before it)
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             out = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed below
-        t0 = time.monotonic()
+            self._log_start = out.tell()
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                argv,
-                env=env,
-                start_new_session=True,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
-            )
+                argv, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
         except FileNotFoundError:
             raise BackendError(f"cannot start the {self.engine.name} server: {argv[0]!r} not found "
                                f"({self.engine.install})") from None
@@ -167,34 +199,30 @@ class ServedGenerator(BaseGenerator):
                                               "started_at": time.time()})
         with _LIVE_LOCK:
             _LIVE.add(self)
-        root = f"http://127.0.0.1:{self.port}"
+
+    def _wait_ready(self, httpx: Any, startup_timeout: float) -> None:
+        """Poll the engine's readiness path until it answers 200; BackendError when the server exits
+        or the time is up (_PortTaken when it exited because its port was taken)."""
+        assert self._proc is not None
+        url = f"http://127.0.0.1:{self.port}{self.engine.ready_path}"
         deadline = time.monotonic() + startup_timeout
-        try:
-            while True:
-                if self._proc.poll() is not None:
-                    code = self._proc.returncode
-                    raise BackendError(f"the {self.engine.name} server exited with code {code} before it was ready: "
-                                       f"{shlex.join(argv)}{self._log_tail()}")
-                try:
-                    if httpx.get(root + self.engine.ready_path, timeout=2.0).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise BackendError(f"the {self.engine.name} server did not answer within {startup_timeout:.0f}s: "
-                                       f"{shlex.join(argv)}{self._log_tail()}")
-                time.sleep(0.25)
-        except BaseException:
-            self.close()
-            raise
-        self.info["ready_s"] = round(time.monotonic() - t0, 2)
-        options = dict(openai_options)
-        if self.engine.concurrency is not None:
-            options.setdefault("concurrency", self.engine.concurrency)
-        options.setdefault("supports_n", self.engine.supports_n)
-        options.setdefault("top_k_mode", self.engine.top_k)
-        self.served_name = served_name if self.engine.names_model else str(model)
-        self.inner = OpenAIGenerator(self.served_name, base_url=f"{root}/v1", api_key_env=api_key_env, **options)
+        while True:
+            if self._proc.poll() is not None:
+                tail = self._log_tail()
+                msg = (f"the {self.engine.name} server exited with code {self._proc.returncode} before it was "
+                       f"ready: {shlex.join(self.argv)}{tail}")
+                if "address already in use" in tail.lower():
+                    raise _PortTaken(msg)
+                raise BackendError(msg)
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise BackendError(f"the {self.engine.name} server did not answer within {startup_timeout:.0f}s: "
+                                   f"{shlex.join(self.argv)}{self._log_tail()}")
+            time.sleep(0.25)
 
     def client_spec(self) -> dict[str, Any]:
         """How another process (a launched trainer rank) reaches this server: the ``openai`` backend's
@@ -215,7 +243,10 @@ class ServedGenerator(BaseGenerator):
     def _log_tail(self, lines: int = 5) -> str:
         if self.log_path is None or not self.log_path.is_file():
             return ""
-        tail = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
+        with open(self.log_path, "rb") as fh:
+            fh.seek(getattr(self, "_log_start", 0))
+            text = fh.read().decode("utf-8", errors="replace")
+        tail = text.strip().splitlines()[-lines:]
         return ("; its log ends: " + " | ".join(t.strip() for t in tail)) if tail else ""
 
     def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[Generation]:

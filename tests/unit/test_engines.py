@@ -22,7 +22,7 @@ from rzero_bench.backends import make_generator  # noqa: E402
 from rzero_bench.backends.engines import ENGINES, format_command, get_engine, placeholders  # noqa: E402
 from rzero_bench.backends.openai import OpenAIGenerator, sample_seed  # noqa: E402
 from rzero_bench.backends.served import _LIVE, process_alive, reap_orphans, stop_all  # noqa: E402
-from rzero_bench.errors import UserError  # noqa: E402
+from rzero_bench.errors import BackendError, UserError  # noqa: E402
 from rzero_bench.records import GenerationRequest, SamplingParams  # noqa: E402
 from tests.fixtures.openai_server import chat_reply, serve  # noqa: E402
 
@@ -183,3 +183,29 @@ def test_paper_cpu_preset_is_the_gpu_layout_on_cpu() -> None:
     assert needs_gpu(gpu)
     with pytest.raises(Exception, match="serve_engine"):
         load_config(None, preset="paper-cpu", overrides=["layout.serve_engine=sglang"])
+
+
+def test_a_port_taken_before_the_server_binds_it_is_retried_on_another(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import rzero_bench.backends.served as served
+
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)  # someone else's server on the port we are about to pick
+    taken = squatter.getsockname()[1]
+    ports = iter([taken, served.free_port()])
+    monkeypatch.setattr(served, "free_port", lambda: next(ports))
+    try:
+        with make_generator("served", str(tmp_path / "m"), engine="transformers", command=TRANSFORMERS_CMD,
+                            startup_timeout=60, log_path=tmp_path / "server.log") as gen:
+            assert gen.port != taken
+            assert gen.generate([req(n=1, seed=3)])[0].texts == ("served m seed 3 sample 0: \\boxed{0}",)
+        assert "address already in use" in (tmp_path / "server.log").read_text().lower()
+        # a port the caller chose is not swapped for another: the failure is reported
+        with pytest.raises(BackendError, match="exited with code"):
+            make_generator("served", str(tmp_path / "m"), engine="transformers", command=TRANSFORMERS_CMD,
+                           startup_timeout=60, port=taken)
+    finally:
+        squatter.close()
