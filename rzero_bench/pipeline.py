@@ -142,7 +142,7 @@ def stop_children_on_exit() -> Iterator[None]:
     """While the run lasts, SIGTERM and SIGHUP raise ``SystemExit`` (SIGINT already raises
     ``KeyboardInterrupt``) so every ``with`` block that owns a server or a launched trainer closes
     it; on the way out any server still running is stopped. Handlers are installed only in the main
-    thread and restored afterwards."""
+    thread, never over an ignored signal (``nohup``), and restored afterwards."""
     import signal
     import threading
 
@@ -154,6 +154,8 @@ def stop_children_on_exit() -> Iterator[None]:
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) is signal.SIG_IGN:  # e.g. SIGHUP under nohup: keep ignoring it
+                continue
             previous[sig] = signal.signal(sig, _raise)
     try:
         yield

@@ -185,3 +185,16 @@ def test_a_ranks_error_is_one_line_and_reaches_the_orchestrator(tmp_path: Path, 
     assert err.startswith("error: the solver dataset has 1 questions but one GRPO step needs 4") and "Traceback" not in err
     event = json.loads(events.read_text().splitlines()[-1])
     assert event["event"] == "error" and "needs 4 (prompts_per_step)" in event["message"]
+
+
+def test_an_ignored_sighup_stays_ignored(tmp_path: Path) -> None:
+    from rzero_bench.pipeline import stop_children_on_exit
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        with stop_children_on_exit():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
