@@ -117,6 +117,8 @@ def decide_fast(a: Fingerprint | None, b: Fingerprint | None) -> bool | None:
         return None
     if a.kind == "in" or b.kind == "in":
         return _membership(a, b)
+    if a.kind == "union" or b.kind == "union":
+        return _unions(a, b)
     equations = ("assign", "equation")
     if a.kind in equations and b.kind in equations:
         return _equations(a.items[1], b.items[1])  # type: ignore[arg-type]
@@ -192,6 +194,32 @@ def _membership(a: Fingerprint, b: Fingerprint) -> bool | None:
         return False
     exact = all(x is None or x.exact is not None for x in ia.items + ib.items)  # type: ignore[attr-defined]
     return True if same is True and exact else None
+
+
+def _unions(a: Fingerprint, b: Fingerprint) -> bool | None:
+    """Unions of intervals (and real intervals with rational ends): math-verify compares the sets
+    sympy builds (equal, or an empty symmetric difference), so equal covered sets are equal and
+    different ones different. Against anything else: undecided (an open interval may equal a
+    two-element set)."""
+    spans = []
+    for f in (a, b):
+        if f.kind == "union":
+            spans.append(f.shape)
+        elif f.kind == "interval" and _genuine(f) and all(x is None or x.exact is not None for x in f.items):
+            lo, hi = f.items
+            spans.append(
+                (
+                    (
+                        float("-inf") if lo is None else lo.exact,
+                        f.shape[0] == "[",
+                        float("inf") if hi is None else hi.exact,
+                        f.shape[1] == "]",
+                    ),
+                )
+            )
+        else:
+            return None
+    return spans[0] == spans[1]
 
 
 def _rhs(a: Fingerprint) -> Fingerprint:

@@ -64,6 +64,7 @@ _COMMANDS = {
     "\\times",
     "\\infty",
     "\\in",
+    "\\cup",
     "\\pm",
     "\\{",
     "\\}",
@@ -382,9 +383,15 @@ def _closing(toks: list[str], i: int) -> int:
     raise Decline
 
 
+_COMMA_NUMBER_RE = re.compile(r"\s*-?\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*")
+
+
 def _parse(s: str) -> Fingerprint:
     if len(s) > _MAX_LEN or "\\\\" in s and "matrix" not in s:
         raise Decline
+    if _COMMA_NUMBER_RE.fullmatch(s):
+        text = s.replace(",", "").strip()
+        return Fingerprint("scalar", (const(Fraction(text), floats="." in text),))
     toks = _tokens(s)
     if not toks:
         raise Decline
@@ -394,7 +401,54 @@ def _parse(s: str) -> Fingerprint:
         return _plus_minus(toks)
     if "\\in" in toks:
         return _membership(toks)
+    if "\\cup" in toks:
+        return _union(toks)
     return _structure(toks)
+
+
+def _union(toks: list[str]) -> Fingerprint:
+    """``I \\cup J \\cup ...`` of real intervals with rational or infinite ends: the set they cover, as
+    sorted disjoint pieces (sympy's Union evaluates to that canonical form)."""
+    pieces: list[list[str]] = [[]]
+    for j, t in enumerate(toks):
+        if t == "\\cup":
+            if _depth_at(toks, j) != 0:
+                raise Decline
+            pieces.append([])
+        else:
+            pieces[-1].append(t)
+    spans = []
+    for piece in pieces:
+        iv = _structure(piece)
+        if iv.kind != "interval":
+            raise Decline
+        ends = []
+        for x, sign in zip(iv.items, iv.shape[2:], strict=True):
+            if x is None:
+                ends.append(float("inf") * int(sign))  # type: ignore[call-overload]
+            elif x.exact is None:
+                raise Decline  # irrational or decimal end: the canonical form is not mirrored
+            else:
+                ends.append(x.exact)
+        lo, hi = ends
+        if not lo < hi:
+            raise Decline  # latex2sympy makes "(5,3)" a tuple
+        spans.append((lo, iv.shape[0] == "[", hi, iv.shape[1] == "]"))
+    return Fingerprint("union", (), tuple(_merge(spans)))
+
+
+def _merge(spans: list[tuple[object, bool, object, bool]]) -> list[tuple[object, bool, object, bool]]:
+    """Sorted, disjoint, maximal pieces covering the same real numbers."""
+    out: list[tuple[object, bool, object, bool]] = []
+    for lo, lc, hi, hc in sorted(spans, key=lambda t: (t[0], not t[1])):
+        if out:
+            plo, plc, phi, phc = out[-1]
+            if lo < phi or lo == phi and (phc or lc):  # type: ignore[operator]
+                if hi > phi or hi == phi and hc:  # type: ignore[operator]
+                    out[-1] = (plo, plc, hi, hc or (hi == phi and phc))
+                continue
+        out.append((lo, lc, hi, hc))
+    return out
 
 
 _BEGIN = ("\\begin{pmatrix}", "\\begin{bmatrix}")
@@ -433,10 +487,10 @@ def _structure(toks: list[str]) -> Fingerprint:
         raise Decline
     parts = _split_top(toks)
     if len(parts) > 1:
+        # a whole answer like "10,080" is one number for latex2sympy (``_parse``); any other
+        # top-level list, "11,111,100+1" included, is a set
         if any(any(t == "\\infty" for t in p) for p in parts):
             raise Decline
-        if any(len(p) == 1 and len(p[0]) == 3 and p[0].isdigit() for p in parts[1:]):
-            raise Decline  # "10,080": a thousands separator for latex2sympy
         return Fingerprint("set", tuple(_scalar(p) for p in parts))
     first, last = toks[0], toks[-1]
     if first in ("(", "[", "\\{") and _closing(toks, 0) == len(toks) - 1:
