@@ -408,6 +408,12 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("math", "[0,1] \\cup [1,2]", "[0,2]", True),
     ("math", "(0,1) \\cup (1,2)", "0, 2", False),
     ("math", "(-\\infty, -2) \\cup (2, \\infty)", "(-\\infty,-2)\\cup(2,\\infty)", True),
+    # --- TeX groups {...} ("2{3}" is a mixed number for latex2sympy: 5) ---
+    ("math", "{2}x", "2x", True),
+    ("math", "x^{2}{3}", "3x^2", True),
+    ("math", "{x+1}^2", "(x+1)^2", True),
+    ("math", "2{3}", "6", False),
+    ("math", "2{3}", "5", True),
     # --- mmlu_pro letters ---
     ("choice", "I", "I", True),
     ("choice", "C", "(C)", True),

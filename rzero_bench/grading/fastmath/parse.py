@@ -308,6 +308,8 @@ class _Parser:
             val = self.expr()
             self.take(")")
             return val
+        if tok == "{":
+            return self.braced()  # a TeX group: "{1}", as math-verify's rewriting leaves some
         if tok in ("\\frac", "\\dfrac", "\\tfrac"):
             self.take()
             num = self.arg()
