@@ -100,8 +100,10 @@ def pi() -> Scalar:
 def _finish(
     vals: list[Any], exact: Fraction | None, a: Scalar, b: Scalar | None, deg: int | None, **kw: bool
 ) -> Scalar:
-    mag = max([a.mag] + ([b.mag] if b is not None else []) + [abs(v) for v in vals])  # type: ignore[type-var]
-    if mag > _MAX_MAG or any(not CTX.isfinite(v) for v in vals):  # type: ignore[operator]
+    # a constant has one value at every point: measure it once
+    distinct = vals[:1] if all(v is vals[0] for v in vals) else vals
+    mag = max([a.mag] + ([b.mag] if b is not None else []) + [abs(v) for v in distinct])  # type: ignore[type-var]
+    if mag > _MAX_MAG or any(not CTX.isfinite(v) for v in distinct):  # type: ignore[operator]
         raise Decline
     return Scalar(
         tuple(vals),  # type: ignore[arg-type]
@@ -119,15 +121,22 @@ def _deg_sum(a: Scalar, b: Scalar) -> int | None:
     return a.deg + b.deg if a.deg is not None and b.deg is not None else None
 
 
+def _pointwise(op: Any, a: Scalar, b: Scalar) -> list[Any]:
+    """``op`` at every sample point, computed once when neither operand depends on a symbol."""
+    if not a.symbols and not b.symbols:
+        return [op(a.vals[0], b.vals[0])] * N_POINTS
+    return [op(x, y) for x, y in zip(a.vals, b.vals, strict=True)]
+
+
 def add(a: Scalar, b: Scalar, sign: int = 1) -> Scalar:
-    vals = [x + sign * y for x, y in zip(a.vals, b.vals, strict=True)]
+    vals = _pointwise((lambda x, y: x + y) if sign > 0 else (lambda x, y: x - y), a, b)
     exact = a.exact + sign * b.exact if a.exact is not None and b.exact is not None else None
     deg = max(a.deg, b.deg) if a.deg is not None and b.deg is not None else None
     return _finish(vals, exact, a, b, deg)
 
 
 def mul(a: Scalar, b: Scalar) -> Scalar:
-    vals = [x * y for x, y in zip(a.vals, b.vals, strict=True)]
+    vals = _pointwise(lambda x, y: x * y, a, b)
     exact = a.exact * b.exact if a.exact is not None and b.exact is not None else None
     return _finish(vals, exact, a, b, _deg_sum(a, b))
 
@@ -135,13 +144,14 @@ def mul(a: Scalar, b: Scalar) -> Scalar:
 def div(a: Scalar, b: Scalar) -> Scalar:
     if b.exact == 0 or any(abs(y) < CTX.mpf(10) ** -20 for y in b.vals):
         raise Decline  # zoo / nan in sympy
-    vals = [x / y for x, y in zip(a.vals, b.vals, strict=True)]
+    vals = _pointwise(lambda x, y: x / y, a, b)
     exact = a.exact / b.exact if a.exact is not None and b.exact is not None else None
     return _finish(vals, exact, a, b, None if b.symbols else a.deg)
 
 
 def neg(a: Scalar) -> Scalar:
-    return _finish([-x for x in a.vals], -a.exact if a.exact is not None else None, a, None, a.deg)
+    vals = [-a.vals[0]] * N_POINTS if not a.symbols else [-x for x in a.vals]
+    return _finish(vals, -a.exact if a.exact is not None else None, a, None, a.deg)
 
 
 def _iroot(n: int, k: int) -> int | None:
@@ -164,7 +174,8 @@ def power(a: Scalar, b: Scalar) -> Scalar:
         raise Decline
     if a.exact == 0 and e <= 0:
         raise Decline
-    vals = [x ** (CTX.mpf(e.numerator) / e.denominator) for x in a.vals]
+    exponent = CTX.mpf(e.numerator) / e.denominator
+    vals = [a.vals[0] ** exponent] * N_POINTS if not a.symbols else [x**exponent for x in a.vals]
     if not a.symbols:
         deg: int | None = 0
     elif e.denominator == 1 and e >= 0 and a.deg is not None:
