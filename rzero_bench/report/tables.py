@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from rzero_bench.errors import UserError
+from rzero_bench.report.collapse import collapse_status, render_collapse
 from rzero_bench.report.results import (
     DISPLAY,
     GENERAL_TASKS,
@@ -348,6 +349,7 @@ def build_report(paths: Sequence[Path], *, seed: int = 0, n_boot: int = N_BOOT) 
                 "rows": rows,
                 "iterations": _iteration_stats(g, keys),
                 "stages": stage_rows(g.run_dir),
+                "collapse": collapse_status(g.run_dir, seed=seed, n_boot=n_boot) if g.run_dir else None,
             }
         )
     return out
@@ -468,6 +470,9 @@ def render_markdown(rep: Mapping[str, Any]) -> str:
         if g["stages"]:
             parts.append("### Stages\n")
             parts.append(_md_table(*_stage_table(g)) + "\n")
+        if g.get("collapse"):
+            parts.append("### Best iteration and collapse (dev split)\n")
+            parts.append("\n".join(render_collapse(g["collapse"])) + "\n")
     return "\n".join(parts)
 
 
@@ -558,6 +563,8 @@ def _print_rich(rep: Mapping[str, Any]) -> None:
             for row in body:
                 t.add_row(*row)
             console.print(t)
+        if g.get("collapse"):
+            console.print("\n".join(render_collapse(g["collapse"])), markup=False, highlight=False)
         console.print(FOOTNOTE)
 
 
