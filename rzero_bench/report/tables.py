@@ -86,6 +86,10 @@ def group_inputs(paths: Sequence[Path]) -> list[Group]:
             run_dir = sets[0].run_dir
             groups.append(Group((run_dir or Path(p)).resolve().name, sets, run_dir))
     if flat:
+        labels = [rs.label for rs in flat]
+        for rs in flat:  # two runs' iter_1: name each by its run directory so their columns stay apart
+            if labels.count(rs.label) > 1:
+                rs.label = f"{rs.path.parent.parent.name}/{rs.label}" if rs.path.parent.name == "results" else str(rs.path)
         groups.append(Group("comparison" if len(flat) > 1 else flat[0].label, flat, None))
     return groups
 

@@ -169,3 +169,15 @@ def test_decontaminate_drops_benchmark_questions_in_the_filter(patched, tmp_path
         json.loads(x)["question_id"] for x in (tmp_path / "run" / "iter_1" / "solver_dataset.jsonl").open()
     }
     assert not kept & expected
+
+
+def test_report_keeps_two_runs_iteration_dirs_apart(tmp_path: Path) -> None:
+    import shutil
+
+    from rzero_bench.report.tables import build_report, render
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "demo" / "results" / "iter_1"
+    for name in ("basechal", "rzero"):
+        shutil.copytree(src, tmp_path / name / "results" / "iter_1")
+    md = render(build_report([tmp_path / "basechal/results/iter_1", tmp_path / "rzero/results/iter_1"], n_boot=50), "md")
+    assert "basechal/iter_1 (base)" in md and "Δ rzero/iter_1" in md
