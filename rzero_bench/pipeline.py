@@ -28,8 +28,9 @@ there; the manifest records ``stopped`` with the iteration and the reasons.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,10 @@ class Pipeline:
     """Runs (or resumes) the configured number of iterations in one run directory."""
 
     def __init__(self, cfg: RunConfig, run_dir: Path, *, data_dir: Path | None = None, console: Any = None,
-                 quiet: bool = False, stop_on_collapse: bool = False, report_to: str = "none") -> None:
+                 quiet: bool = False, stop_on_collapse: bool = False, report_to: str = "none",
+                 preamble: Sequence[str] = ()) -> None:
         self.ctx = StageContext(cfg, run_dir, data_dir=data_dir, console=console, quiet=quiet)
+        self.preamble = list(preamble)  # the preflight's plan lines, shown once the run directory is ours
         self.ctx.report_to = report_to
         self.stop_on_collapse = stop_on_collapse
         self.cfg = cfg
@@ -81,6 +84,8 @@ class Pipeline:
                 extra={"layout": cfg.layout.model_dump(mode="json"), "model_spec": cfg.model},
             )
             ctx.log(f"[bold]rzero-bench run[/] {cfg.name} → {self.dir}" + ("  (resuming)" if resumed else ""))
+            for line in self.preamble:
+                ctx.console.print(line, markup=False, highlight=False)
             self.store.manifest["config"]["iterations"] = cfg.iterations  # extending a run is allowed
             self.store.manifest["finished"] = False
             self.store.manifest.pop("stopped", None)
@@ -211,10 +216,19 @@ def run_command(
     when a check fails, or with ``dry_run``), then run (or resume) it and print the summary tables."""
     from rzero_bench.preflight import prepare_run
 
-    prepared = prepare_run(config=config, model=model, iterations=iterations, preset=preset, run_dir=run_dir,
-                           data_dir=data_dir, overrides=overrides, dry_run=dry_run, gpus=gpus,
-                           gpu_memory_gib=gpu_memory_gib, nodes=nodes, force_preset=force_preset,
-                           gen_tps=gen_tokens_per_s, train_tps=train_tokens_per_s)
+    # A plan that passes is shown once the run has its directory (a locked or differently configured
+    # directory is then refused in one line); a failing plan, or a dry run, is printed at once.
+    plan_lines: list[str] = []
+    try:
+        prepared = prepare_run(config=config, model=model, iterations=iterations, preset=preset, run_dir=run_dir,
+                               data_dir=data_dir, overrides=overrides, dry_run=dry_run, gpus=gpus,
+                               gpu_memory_gib=gpu_memory_gib, nodes=nodes, force_preset=force_preset,
+                               gen_tps=gen_tokens_per_s, train_tps=train_tokens_per_s,
+                               echo=None if dry_run else plan_lines.append)
+    except Exception:
+        for line in plan_lines:
+            print(line, file=sys.stderr, flush=True)
+        raise
     if prepared is None:
         return
     cfg, rd = prepared
@@ -226,7 +240,8 @@ def run_command(
     from rzero_bench.training.grpo import report_to_list
 
     report_to_list(report_to)  # a bad target or a missing package fails before any stage runs
-    pipe = Pipeline(cfg, rd, data_dir=data_dir, stop_on_collapse=stop_on_collapse, report_to=report_to)
+    pipe = Pipeline(cfg, rd, data_dir=data_dir, stop_on_collapse=stop_on_collapse, report_to=report_to,
+                    preamble=plan_lines)
     manifest = pipe.run()
     print_summary(manifest, pipe.console, rd)
 
