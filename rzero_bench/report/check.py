@@ -41,7 +41,8 @@ and for k >= 1 the pseudo-label accuracy (``label_acc``) and the yield kept/gene
 so a cell every run solves still tolerates an item or two. Also failing: a baseline iteration or
 metric the fresh run lacks, a changed ``task_hash``, and a workload setting that differs from the
 baseline's (``config``: every setting both configs have, except ``seed``, ``name``, ``model``,
-``iterations``, ``layout``, ``controls`` and ``probes``; the base model is compared by the name of
+``iterations``, ``layout``, ``controls``, ``probes`` and the dev split ``eval.dev_*``, which
+scores other items; the base model is compared by the name of
 its directory and reported, not failed, since a base rebuilt elsewhere may carry another library
 version in its name).
 """
@@ -75,7 +76,23 @@ __all__ = [
 BASELINE_FILE = "baseline.json"
 BASELINE_KIND = "rzero-bench/measured-baseline"
 # Settings that may differ between the baseline's runs and a fresh run of the same workload.
-FREE_SETTINGS = ("seed", "name", "model", "iterations", "layout", "controls", "probes")
+FREE_SETTINGS = (
+    "seed",
+    "name",
+    "model",
+    "iterations",
+    "layout",
+    "controls",
+    "probes",
+    "eval.dev_tasks",
+    "eval.dev_size",
+    "eval.dev_seed",
+    "eval.collapse_label_floor",
+)
+
+
+def _free(key: str) -> bool:
+    return any(key == f or key.startswith(f + ".") for f in FREE_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -256,8 +273,8 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_differences(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Settings both configs have that differ (``FREE_SETTINGS`` left out), as ``key: a != b``."""
-    fb = {k: v for k, v in _flat(base).items() if k.split(".")[0] not in FREE_SETTINGS}
-    fn = {k: v for k, v in _flat(new).items() if k.split(".")[0] not in FREE_SETTINGS}
+    fb = {k: v for k, v in _flat(base).items() if not _free(k)}
+    fn = {k: v for k, v in _flat(new).items() if not _free(k)}
     return [f"{k}: {fb[k]!r} != {fn[k]!r}" for k in sorted(fb.keys() & fn.keys()) if fb[k] != fn[k]]
 
 
