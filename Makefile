@@ -1,4 +1,4 @@
-# Two entry points (see README): `make demo` runs the R-Zero loop on the tiny default,
+# Two entry points (see README): `make demo` runs the R-Zero loop on the micro world,
 # `make test` runs the test suite. Both create the virtual environment when it is missing.
 VENV   ?= .venv
 PYTHON ?= python3
@@ -18,8 +18,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,perf]'
 	touch $@
 
+# The loop on the micro world (trainers/demo.yaml): one iteration scored on all micro_arith items,
+# then the base and the trained solver on the benchmark suite (3 items per task), then the report.
+# Benchmark data: the local mirror ($RZERO_DATA_DIR, else ../shared/benchmarks when it exists), offline;
+# without one, the hub (`rzero-bench data fetch --data-dir DIR` builds a mirror; with neither, eval says so).
+DATA_DIR := $(or $(RZERO_DATA_DIR),$(wildcard $(DATA)))
+DEMO_ENV = $(if $(DATA_DIR),$(OFFLINE) RZERO_DATA_DIR=$(DATA_DIR),TOKENIZERS_PARALLELISM=false)
+DEMO_EVAL = --suite rzero --limit 3 --max-tokens 64 --max-k 2
+# absolute: the evaluations add to the results the run wrote and must name its models as it did
+DEMO_RUN = $(CURDIR)/runs/demo
 demo: venv
-	$(OFFLINE) RZERO_DATA_DIR=$${RZERO_DATA_DIR:-$(DATA)} $(BIN)/rzero-bench run
+	$(DEMO_ENV) $(BIN)/rzero-bench run --preset demo --run-dir $(DEMO_RUN)
+	$(DEMO_ENV) $(BIN)/rzero-bench eval micro:s $(DEMO_EVAL) --output $(DEMO_RUN)/results/iter_0
+	$(DEMO_ENV) $(BIN)/rzero-bench eval $(DEMO_RUN)/iter_1/solver $(DEMO_EVAL) --output $(DEMO_RUN)/results/iter_1
+	$(DEMO_ENV) $(BIN)/rzero-bench report $(DEMO_RUN)
 
 # Fast unit tests first (a broken change fails in seconds), then the slow end-to-end tests.
 test: venv
