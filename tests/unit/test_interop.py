@@ -227,7 +227,8 @@ def test_leaderboard_lists_other_harnesses_apart(ours: Path, tmp_path: Path) -> 
 
 
 def test_schema1_results_still_read() -> None:
-    old = next((REPO / "tests" / "fixtures" / "results-schema1").rglob("gsm8k.json"), None)  # the former tiny baseline's
+    # the former tiny baseline's gsm8k result
+    old = next((REPO / "tests" / "fixtures" / "results-schema1").rglob("gsm8k.json"), None)
     if old is None:
         pytest.skip("no committed schema-1 result")
     data = json.loads(old.read_text())
