@@ -21,8 +21,9 @@ and prints
     .venv/bin/python perf/micro_instruments.py --root /tmp/i13/runs            # run what is missing, then tables
     .venv/bin/python perf/micro_instruments.py --root /tmp/i13/runs --report-only
 
-Run with ``RZERO_HOME`` set as for any run. On 2 shared cores (load 6-18) the two runs took
-about 2.5 hours together; on an idle machine about a third of that.
+Run with ``RZERO_HOME`` set as for any run. Measured on 2 cores shared with other jobs (load 2-18):
+R-Zero iterations 32, 15, 10 and 7 min as the load fell, the Base Challenger iteration 28 min, the
+tables 2.5 min; pretraining the micro base first took 76 min at that load (~10 min idle).
 """
 
 from __future__ import annotations
