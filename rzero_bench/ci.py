@@ -19,6 +19,11 @@ sampling and the GRPO streams), summarized by :func:`rzero_bench.report.check.wr
 
     python -m rzero_bench.ci pair                         # the CI pair, in runs/
     python -m rzero_bench.ci measure --seeds 1 2 3        # baseline runs + baseline.json
+    python -m rzero_bench.ci base-challenger --seeds 1 2 3  # + Base Challenger runs, comparison.json
+
+:func:`base_challenger` adds the paper's "Base Challenger" baseline on the same seeds (the solver
+trains on the untrained challenger's questions) and writes the paired comparison
+(:mod:`rzero_bench.report.base_challenger`) that the leaderboard shows beside the paper's rows.
 
 Only subprocesses and the run store are used here; no torch import (the runs import it).
 """
@@ -39,6 +44,7 @@ CI_SEED = 0
 BASELINE_SEEDS: tuple[int, ...] = (1, 2, 3)
 BASELINE_DIR = Path("results") / "baselines" / "micro"
 SHUFFLED = ("controls.shuffle_labels=true",)
+BASE_CHALLENGER = ("baseline=base-challenger",)
 
 __all__ = [
     "BASELINE_DIR",
@@ -46,6 +52,7 @@ __all__ = [
     "CI_SEED",
     "Finished",
     "PRESET",
+    "base_challenger",
     "base_model_dir",
     "ci_run_dirs",
     "clear_if_stale",
@@ -182,6 +189,30 @@ def measure(seeds: Sequence[int], root: Path, out: Path, *, cwd: Path, log_dir: 
     return write_baseline(list(dirs.values()), out, method=method)
 
 
+def base_challenger(
+    seeds: Sequence[int], root: Path, out: Path, *, cwd: Path, log_dir: Path | None = None
+) -> Path:
+    """Base Challenger runs of the CI workload (and the R-Zero runs of :func:`measure`, resumed or
+    created) with each seed on the seed-0 base, in parallel; writes ``out/comparison.json``."""
+    from rzero_bench.report.base_challenger import write_comparison
+
+    base = base_model_dir(0)
+    rz = {s: Path(root) / f"{PRESET}-seed{s}" for s in seeds}
+    bc = {s: Path(root) / f"{PRESET}-bc-seed{s}" for s in seeds}
+    jobs = {f"seed{s}": run_command(rz[s], seed=s, model=str(base)) for s in seeds}
+    jobs |= {f"bc-seed{s}": run_command(bc[s], seed=s, model=str(base), overrides=BASE_CHALLENGER) for s in seeds}
+    res = run_parallel(jobs, cwd=cwd, log_dir=log_dir)
+    for name, f in res.items():
+        print(f"{name}: exit {f.returncode}, wall {f.wall_s:.0f} s, cpu {f.cpu_s:.0f} s", file=sys.stderr)
+        if f.returncode != 0:
+            raise SystemExit(f"{name} failed (exit {f.returncode}):\n{f.tail}")
+    method = (
+        f"rzero-bench run --preset {PRESET} --model <micro:s seed-0 base> --set seed=<s> with and without "
+        f"--baseline base-challenger, seeds {', '.join(map(str, seeds))}."
+    )
+    return write_comparison([rz[s] for s in seeds], [bc[s] for s in seeds], out, method=method)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rzero_bench.ci", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -191,6 +222,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     m.add_argument("--seeds", type=int, nargs="+", default=list(BASELINE_SEEDS))
     m.add_argument("--root", type=Path, default=Path("runs"))
     m.add_argument("--out", type=Path, default=BASELINE_DIR)
+    b = sub.add_parser("base-challenger", help="Base Challenger runs on the same seeds + comparison.json")
+    b.add_argument("--seeds", type=int, nargs="+", default=list(BASELINE_SEEDS))
+    b.add_argument("--root", type=Path, default=Path("runs"))
+    b.add_argument("--out", type=Path, default=BASELINE_DIR)
     w = sub.add_parser("write", help="write baseline.json from finished runs")
     w.add_argument("runs", type=Path, nargs="+")
     w.add_argument("--out", type=Path, default=BASELINE_DIR)
@@ -203,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 raise SystemExit(f.tail)
     elif args.cmd == "measure":
         print(measure(args.seeds, args.root, args.out, cwd=cwd, log_dir=args.root / "logs"))
+    elif args.cmd == "base-challenger":
+        print(base_challenger(args.seeds, args.root, args.out, cwd=cwd, log_dir=args.root / "logs"))
     else:
         from rzero_bench.report.check import write_baseline
 

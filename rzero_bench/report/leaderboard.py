@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from rzero_bench.errors import RZeroError, UserError
+from rzero_bench.report.base_challenger import comparison_section
 from rzero_bench.report.micro_board import baseline_sections
 from rzero_bench.report.results import ResultSet, foreign_sets, is_eval_result, load_result_dir, suite_means
 from rzero_bench.store import atomic_write_text, read_json
@@ -291,6 +292,7 @@ def render_leaderboard(results: Path, out: Path = Path("leaderboard")) -> str:
         lines += [f"## {g}", ""]
         lines += _table(grp, bold=True, last="Notes")
         lines.append("")
+    lines += comparison_section(Path(results))  # the paper's Base Challenger rows beside measured ones
     lines += baseline_sections(Path(results))  # measured baselines (micro world): per seed, mean ± sd
     if bad:
         lines += [
