@@ -553,22 +553,24 @@ def _print_rich(rep: Mapping[str, Any]) -> None:
 
     # in a pipe or a log, never cut the tables to 80 columns ("no-answ…"): use the width they need
     console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=1000)
+    def table(title: str, header: list[str], body: list[list[str]]) -> None:
+        if not body:
+            return
+        t = Table(title=title, title_justify="left")
+        for i, h in enumerate(header):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for row in body:
+            t.add_row(*row)
+        console.print(t)
+
+    # a terminal shows the end of the output: the bookkeeping first, the accuracy table with its
+    # paired deltas (the loop's gain) last, right above its legend
     for g in rep["groups"]:
-        for title, (header, body) in (
-            (f"{g['name']} — accuracy (base model {g['base_model'] or '?'})", _accuracy_table(g)),
-            (f"{g['name']} — per iteration", _iter_table(g)),
-            (f"{g['name']} — stages", _stage_table(g)),
-        ):
-            if not body:
-                continue
-            t = Table(title=title, title_justify="left")
-            for i, h in enumerate(header):
-                t.add_column(h, justify="left" if i == 0 else "right")
-            for row in body:
-                t.add_row(*row)
-            console.print(t)
+        table(f"{g['name']} — stages", *_stage_table(g))
+        table(f"{g['name']} — per iteration", *_iter_table(g))
         if g.get("collapse"):
             console.print("\n".join(render_collapse(g["collapse"])), markup=False, highlight=False)
+        table(f"{g['name']} — accuracy (base model {g['base_model'] or '?'})", *_accuracy_table(g))
         console.print(FOOTNOTE)
 
 
