@@ -273,7 +273,24 @@ def model_shape(res: Resolution) -> tuple[ModelShape | None, str]:
                 pass
     if res.known is not None:
         return res.known.shape, f"published config.json of {res.known.hub_id}"
+    if res.kind in ("tiny", "micro"):
+        return _built_shape(res)
     return None, "unknown (no config.json at hand)"
+
+
+def _built_shape(res: Resolution) -> tuple[ModelShape | None, str]:
+    """The shape of a model this project builds (tiny:/micro:), from its size table: known before the build."""
+    from rzero_bench.micro.recipe import MICRO_SIZES
+    from rzero_bench.training.tiny import SIZES
+
+    size = res.spec.split(":", 1)[1]
+    table, vocab = (MICRO_SIZES, 512) if res.kind == "micro" else (SIZES, 768)
+    spec = table.get(size)
+    if spec is None:
+        return None, f"unknown ({res.kind} size {size!r})"
+    shape = ModelShape(spec.hidden_size, spec.num_hidden_layers, spec.intermediate_size, spec.num_attention_heads,
+                       spec.num_key_value_heads, spec.head_dim, vocab, True, spec.max_position_embeddings)
+    return shape, f"the {res.kind} size table ({res.kind}:{size})"
 
 
 # Below this many parameters a model is "small": the tiny/micro CPU presets suit it.

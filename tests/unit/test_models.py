@@ -141,3 +141,18 @@ def test_hub_check_online_is_one_bounded_request(hub):
     slow = check_hub("Qwen/Qwen3-4B-Base", timeout=0.5)
     assert slow.status == "unreachable" and slow.local
     assert time.monotonic() - start < 2.5  # bounded: the timeout plus one second at most
+
+
+@pytest.mark.parametrize("spec", ["tiny:xs", "tiny:s", "micro:s", "micro:m"])
+def test_built_models_have_their_shape_before_the_build(spec):
+    """tiny:/micro: shapes come from the size tables (the preflight prints a size, not 'unknown'), and
+    equal the parameter count of the model the project builds (vocab: tiny 768, micro 512)."""
+    from rzero_bench.micro.recipe import MICRO_SIZES
+    from rzero_bench.training.tiny import count_params, make_model_config
+
+    shape, source = model_shape(resolve_name(spec))
+    kind, size = spec.split(":")
+    assert shape is not None and source == f"the {kind} size table ({spec})"
+    built = make_model_config(MICRO_SIZES[size] if kind == "micro" else size, 512 if kind == "micro" else 768)
+    assert shape.params == count_params(built)
+    assert model_shape(resolve_name(f"{kind}:nope")) == (None, f"unknown ({kind} size 'nope')")
