@@ -56,12 +56,13 @@ def check_model_spec(spec: str) -> None:
         raise UserError(f"model path not found: {spec}")
 
 
-def resolve_model(spec: str, *, seed: int = 0) -> str:
+def resolve_model(spec: str, *, seed: int = 0, progress: Any = None) -> str:
     """Turn a model spec into something ``from_pretrained`` accepts.
 
     ``tiny:<size>`` builds (or reuses) the offline random-init tiny model; ``micro:<size>[@<minutes>]``
     the briefly pretrained micro base (arithmetic worked solutions and challenger-format examples);
-    an existing path is used as is; anything else is passed on as a hub id.
+    an existing path is used as is; anything else is passed on as a hub id. ``progress`` receives
+    the micro pretraining's ``(phase, step, total, loss)`` events.
     """
     if spec.startswith("tiny:"):
         from rzero_bench.training.tiny import build_tiny
@@ -75,7 +76,7 @@ def resolve_model(spec: str, *, seed: int = 0) -> str:
             budget = float(minutes) if minutes else None
         except ValueError:
             raise UserError(f"bad model spec {spec!r}: expected micro:<size>[@<minutes>]") from None
-        return str(pretrain_micro(size, seed=seed, minutes=budget))
+        return str(pretrain_micro(size, seed=seed, minutes=budget, progress=progress))
     check_model_spec(spec)
     p = Path(spec).expanduser()
     return str(p.resolve()) if p.exists() else spec
@@ -137,7 +138,10 @@ class StageContext:
     def base_model(self) -> str:
         """The resolved base model (built or pretrained on first use for ``tiny:`` / ``micro:``)."""
         if self._base_model is None:
-            self._base_model = resolve_model(self.cfg.model, seed=self.cfg.seed)
+            from rzero_bench.stages._progress import BuildDisplay
+
+            progress = None if self.quiet else BuildDisplay(self.console, f"{self.cfg.model} base")
+            self._base_model = resolve_model(self.cfg.model, seed=self.cfg.seed, progress=progress)
         return self._base_model
 
     def model_for(self, role: str, k: int) -> str:

@@ -110,3 +110,40 @@ class TrainDisplay:
         if self._bar is not None:
             self._bar.stop()
             self._bar = self._task = None
+
+
+class BuildDisplay:
+    """Progress of building a base model on first use (the micro pretraining: ~10 min on 2 cores).
+
+    A line when a phase starts, then about every ``every`` of its steps a line with the loss and an
+    ETA for the phase (seconds per step measured from the phase's first event), so that a log shows
+    the run is alive::
+
+        micro:s base: phase1 300/1218  loss 1.234  0.52 s/step  ETA 8:01
+    """
+
+    def __init__(self, console: Any, label: str, *, every: float = 0.1, clock: Any = time.monotonic) -> None:
+        self.console, self.label, self.every, self.clock = console, label, every, clock
+        self.phase: str | None = None
+        self.first = (0, 0.0)  # (step, time) of the phase's first event
+        self.next_at = 0
+
+    def __call__(self, phase: str, step: int, total: int, loss: float) -> None:
+        now = self.clock()
+        gap = max(1, int(total * self.every))
+        if phase != self.phase:
+            self.phase, self.first, self.next_at = phase, (step, now), step + gap
+            self.console.print(f"    {self.label}: held-out check (greedy and majority vote per level)" if phase == "eval"
+                               else f"    {self.label}: {phase}, {total} steps")
+            return
+        if phase == "eval" or step <= self.first[0] or (step < self.next_at and step < total):
+            return
+        self.next_at = step + gap
+        sps = (now - self.first[1]) / (step - self.first[0])
+        parts = [f"{self.label}: {phase} {step}/{total}"]
+        if loss == loss:  # not NaN
+            parts.append(f"loss {loss:.3f}")
+        parts.append(f"{sps:.2f} s/step")
+        if step < total:
+            parts.append(f"ETA {_clock(sps * (total - step))}")
+        self.console.print("    " + "  ".join(parts))

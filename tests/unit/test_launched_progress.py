@@ -198,3 +198,27 @@ def test_an_ignored_sighup_stays_ignored(tmp_path: Path) -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_base_build_progress_prints_each_tenth_with_an_eta() -> None:
+    """The micro base's first build (~10 min) shows its phases, ~10 lines each, loss and ETA."""
+    from rzero_bench.stages._progress import BuildDisplay
+
+    class Out:
+        lines: list[str] = []
+
+        def print(self, s: str) -> None:
+            self.lines.append(s.strip())
+
+    now = [0.0]
+    out = Out()
+    show = BuildDisplay(out, "micro:s base", clock=lambda: now[0])
+    for step in range(1, 101):
+        now[0] = 0.5 * step
+        show("phase1", step, 100, 2.0 - step / 100)
+    show("eval", 0, 1, float("nan"))
+    assert out.lines[0] == "micro:s base: phase1, 100 steps"
+    steps = out.lines[1:-1]
+    assert len(steps) == 10 and steps[-1] == "micro:s base: phase1 100/100  loss 1.000  0.50 s/step"
+    assert steps[0] == "micro:s base: phase1 11/100  loss 1.890  0.50 s/step  ETA 0:44"
+    assert out.lines[-1] == "micro:s base: held-out check (greedy and majority vote per level)"
