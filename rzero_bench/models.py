@@ -283,7 +283,7 @@ def _built_shape(res: Resolution) -> tuple[ModelShape | None, str]:
     from rzero_bench.micro.recipe import MICRO_SIZES
     from rzero_bench.training.tiny import SIZES
 
-    size = res.spec.split(":", 1)[1]
+    size = res.spec.split(":", 1)[1].partition("@")[0]  # micro:s@4: 4 nominal minutes of pretraining
     table, vocab = (MICRO_SIZES, 512) if res.kind == "micro" else (SIZES, 768)
     spec = table.get(size)
     if spec is None:

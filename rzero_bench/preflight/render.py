@@ -48,7 +48,7 @@ def render_plan(plan: Plan, *, full: bool = True) -> str:
     model = plan.res.model
     if plan.res.note:
         lines.append(plan.res.note)
-    size = f"{plan.shape.params / 1e9:.2f}B parameters" if plan.shape else "size unknown"
+    size = f"{_params(plan.shape.params)} parameters" if plan.shape else "size unknown"
     lines.append(f"model: {model} ({size}; shape from {plan.shape_source})")
     lines.append(f"preset: {plan.preset} ({plan.preset_why})")
     if hw.gpus:
@@ -116,3 +116,11 @@ def render_checks(plan: Plan) -> list[str]:
     marks = {"ok": "ok   ", "fail": "FAIL ", "there": "check there:", "warn": "warn "}
     order = {"fail": 0, "warn": 1, "there": 2, "ok": 3}
     return [f"  {marks[c.status]} {c.name}: {c.detail}" for c in sorted(plan.checks, key=lambda c: order[c.status])]
+
+
+def _params(n: int) -> str:
+    """4.02B, 3.89M, 197K: three significant digits at most, in the unit that fits."""
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.3g}{unit}"
+    return str(n)

@@ -120,7 +120,8 @@ class StageContext:
         if console is None:
             from rich.console import Console
 
-            console = Console(stderr=True, quiet=quiet)
+            # soft_wrap: a progress line in a log stays one line (no cut at 80 columns); tables keep their width
+            console = Console(stderr=True, quiet=quiet, soft_wrap=True)
         self.console = console
         self.prompts = {role: load_prompt(name) for role, name in cfg.prompts.items()}
         check_model_spec(cfg.model)

@@ -156,3 +156,4 @@ def test_built_models_have_their_shape_before_the_build(spec):
     built = make_model_config(MICRO_SIZES[size] if kind == "micro" else size, 512 if kind == "micro" else 768)
     assert shape.params == count_params(built)
     assert model_shape(resolve_name(f"{kind}:nope")) == (None, f"unknown ({kind} size 'nope')")
+    assert model_shape(resolve_name(f"{spec}@4"))[0] == shape  # a pretraining budget does not change the shape
