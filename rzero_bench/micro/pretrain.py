@@ -301,7 +301,8 @@ def pretrain_micro(
     ``minutes`` is a nominal budget turned into a fixed number of steps (default 9.5 minutes of
     training at 12.5k tokens/s for size "s"); ``phase1_steps``/``phase2_steps`` set the steps
     directly (tests). ``eval_per_level=0`` skips the held-out check in ``micro_meta.json``.
-    ``ensure_headroom`` (default: only for the default recipe) retries with phase 2 extended until
+    ``ensure_headroom`` (default: for the recipe of a time budget, ``micro:s`` or ``micro:s@<minutes>``;
+    not when steps or the held-out sample are set explicitly) retries with phase 2 extended until
     majority@m beats greedy (module docstring).
     """
     recipe = make_recipe(
@@ -314,7 +315,7 @@ def pretrain_micro(
     )
     if ensure_headroom is None:
         ensure_headroom = (
-            minutes is None and phase1_steps is None and phase2_steps is None and eval_per_level is None
+            phase1_steps is None and phase2_steps is None and eval_per_level is None
         )
     if ensure_headroom and recipe.eval_per_level > 0:
         return build_with_headroom(recipe, home=home, progress=progress)[0]
