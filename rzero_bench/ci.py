@@ -166,6 +166,14 @@ def run_pair(root: Path, *, cwd: Path, log_dir: Path | None = None) -> dict[str,
     return run_parallel(jobs, cwd=cwd, log_dir=log_dir)
 
 
+def _require_ok(res: Mapping[str, Finished]) -> None:
+    """Print each job's exit, wall and CPU time; stop with the tail of the first one that failed."""
+    for name, f in res.items():
+        print(f"{name}: exit {f.returncode}, wall {f.wall_s:.0f} s, cpu {f.cpu_s:.0f} s", file=sys.stderr)
+        if f.returncode != 0:
+            raise SystemExit(f"{name} failed (exit {f.returncode}):\n{f.tail}")
+
+
 def measure(seeds: Sequence[int], root: Path, out: Path, *, cwd: Path, log_dir: Path | None = None) -> Path:
     """Run the CI workload with each seed on the seed-0 base (in parallel) and write the baseline."""
     from rzero_bench.report.check import write_baseline
@@ -176,11 +184,7 @@ def measure(seeds: Sequence[int], root: Path, out: Path, *, cwd: Path, log_dir: 
         name: run_command(d, seed=s, model=str(base))
         for (name, d), s in zip(dirs.items(), seeds, strict=True)
     }
-    res = run_parallel(jobs, cwd=cwd, log_dir=log_dir)
-    for name, f in res.items():
-        print(f"{name}: exit {f.returncode}, wall {f.wall_s:.0f} s, cpu {f.cpu_s:.0f} s", file=sys.stderr)
-        if f.returncode != 0:
-            raise SystemExit(f"{name} failed (exit {f.returncode}):\n{f.tail}")
+    _require_ok(run_parallel(jobs, cwd=cwd, log_dir=log_dir))
     method = (
         f"rzero-bench run --preset {PRESET} --model <micro:s seed-0 base> --set seed=<s>, seeds "
         f"{', '.join(map(str, seeds))}, run in parallel with 1 torch thread each; value = mean over the "
@@ -201,11 +205,7 @@ def base_challenger(
     bc = {s: Path(root) / f"{PRESET}-bc-seed{s}" for s in seeds}
     jobs = {f"seed{s}": run_command(rz[s], seed=s, model=str(base)) for s in seeds}
     jobs |= {f"bc-seed{s}": run_command(bc[s], seed=s, model=str(base), overrides=BASE_CHALLENGER) for s in seeds}
-    res = run_parallel(jobs, cwd=cwd, log_dir=log_dir)
-    for name, f in res.items():
-        print(f"{name}: exit {f.returncode}, wall {f.wall_s:.0f} s, cpu {f.cpu_s:.0f} s", file=sys.stderr)
-        if f.returncode != 0:
-            raise SystemExit(f"{name} failed (exit {f.returncode}):\n{f.tail}")
+    _require_ok(run_parallel(jobs, cwd=cwd, log_dir=log_dir))
     method = (
         f"rzero-bench run --preset {PRESET} --model <micro:s seed-0 base> --set seed=<s> with and without "
         f"--baseline base-challenger, seeds {', '.join(map(str, seeds))}."
