@@ -20,6 +20,12 @@ and prints
 
     .venv/bin/python perf/micro_instruments.py --root /tmp/i13/runs            # run what is missing, then tables
     .venv/bin/python perf/micro_instruments.py --root /tmp/i13/runs --report-only
+    .venv/bin/python perf/micro_instruments.py --root /tmp/i13/runs --report-only \
+        --comparison-out results/comparisons/micro-base-challenger   # the leaderboard row
+
+``--comparison-out`` also writes the R-Zero vs Base Challenger comparison of iteration 1
+(:mod:`rzero_bench.report.base_challenger`, ``comparison.json``) that ``rzero-bench leaderboard``
+shows beside the paper's Base Challenger rows.
 
 Run with ``RZERO_HOME`` set as for any run. Measured on 2 cores shared with other jobs (load 2-18):
 R-Zero iterations 32, 15, 10 and 7 min as the load fell, the Base Challenger iteration 28 min, the
@@ -40,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+from rzero_bench.report.base_challenger import write_comparison  # noqa: E402
 from rzero_bench.report.collapse import collapse_status, render_collapse  # noqa: E402
 from rzero_bench.report.label_acc import cross_iteration, label_accuracy  # noqa: E402
 from rzero_bench.report.stats import paired_bootstrap  # noqa: E402
@@ -111,6 +118,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--iterations", type=int, default=4)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--comparison-out", type=Path, default=None,
+                    help="also write comparison.json (R-Zero vs Base Challenger, iteration 1) there")
     a = ap.parse_args()
     rz, bc = a.root / f"rzero-s{a.seed}", a.root / f"basechal-s{a.seed}"
     if not a.report_only:
@@ -118,6 +127,10 @@ def main() -> None:
         _run(["--iterations", "1", "--baseline", "base-challenger", "--run-dir", str(bc), "--set", f"seed={a.seed}"])
     print("\n## R-Zero iteration 1 vs Base Challenger (same base, same stage seeds)")
     print("\n".join(base_challenger_table(rz, bc)))
+    if a.comparison_out is not None:
+        method = (f"perf/micro_instruments.py --seed {a.seed}: rzero-bench run --preset micro --set seed={a.seed}, "
+                  "with and without --baseline base-challenger.")
+        print(write_comparison([rz], [bc], a.comparison_out, method=method))
     print("\n## Best iteration and collapse (dev split)\n")
     status = collapse_status(rz)
     print("\n".join(render_collapse(status)) if status else "no dev results")

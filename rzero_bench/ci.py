@@ -43,6 +43,7 @@ PRESET = "ci-micro"
 CI_SEED = 0
 BASELINE_SEEDS: tuple[int, ...] = (1, 2, 3)
 BASELINE_DIR = Path("results") / "baselines" / "micro"
+COMPARISON_DIR = Path("results") / "comparisons" / "ci-micro-base-challenger"
 SHUFFLED = ("controls.shuffle_labels=true",)
 BASE_CHALLENGER = ("baseline=base-challenger",)
 
@@ -208,7 +209,7 @@ def base_challenger(
     _require_ok(run_parallel(jobs, cwd=cwd, log_dir=log_dir))
     method = (
         f"rzero-bench run --preset {PRESET} --model <micro:s seed-0 base> --set seed=<s> with and without "
-        f"--baseline base-challenger, seeds {', '.join(map(str, seeds))}."
+        f"--baseline base-challenger, seeds {', '.join(map(str, seeds))} (python -m rzero_bench.ci base-challenger)."
     )
     return write_comparison([rz[s] for s in seeds], [bc[s] for s in seeds], out, method=method)
 
@@ -225,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     b = sub.add_parser("base-challenger", help="Base Challenger runs on the same seeds + comparison.json")
     b.add_argument("--seeds", type=int, nargs="+", default=list(BASELINE_SEEDS))
     b.add_argument("--root", type=Path, default=Path("runs"))
-    b.add_argument("--out", type=Path, default=BASELINE_DIR)
+    b.add_argument("--out", type=Path, default=COMPARISON_DIR)
     w = sub.add_parser("write", help="write baseline.json from finished runs")
     w.add_argument("runs", type=Path, nargs="+")
     w.add_argument("--out", type=Path, default=BASELINE_DIR)

@@ -57,6 +57,14 @@ def _items(run: Path, iteration: int, task: str) -> dict[str, tuple[float, str]]
     return out
 
 
+def _resolved_base(run: Path, task: str, spec: str) -> str:
+    """The base model's directory name as the iteration-0 results recorded it (``micro:s`` resolves
+    to its cache directory, whose name carries the recipe hash), else the configured spec."""
+    f = run / "results" / "iter_0" / f"{task}.json"
+    model = read_json(f).get("model") if f.is_file() else None
+    return Path(str(model or spec)).name
+
+
 def _acc(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs)
 
@@ -156,8 +164,9 @@ def compare_runs(
         "iteration": iteration,
         "treatment": "R-Zero",
         "control": "Base Challenger",
-        "base_model": Path(str(t_cfgs[first_rz].get("model"))).name,
+        "base_model": _resolved_base(first_rz, task, str(t_cfgs[first_rz].get("model"))),
         "preset": t_cfgs[first_rz].get("name"),
+        "challenger_steps": (t_cfgs[first_rz].get("challenger") or {}).get("max_steps"),
         "method": method,
         "n_boot": n_boot,
         "seeds": seeds,
@@ -211,9 +220,15 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def _ms(d: dict[str, float], sign: bool = False) -> str:
+def _ms(d: dict[str, float], sign: bool = False, seeds: int = 2) -> str:
+    """``mean ± sd`` in percent; one seed has no spread, so only its value is shown."""
     m = f"{100 * d['mean']:+.1f}" if sign else _pct(d["mean"])
-    return f"{m} ± {100 * d['sd']:.1f}"
+    return f"{m} ± {100 * d['sd']:.1f}" if seeds > 1 else m
+
+
+def _workload(c: dict[str, Any]) -> str:
+    steps = c.get("challenger_steps")
+    return f"{c.get('preset') or '?'} preset" + (f", {steps} challenger GRPO steps" if steps is not None else "")
 
 
 def comparison_section(results: Path) -> list[str]:
@@ -240,24 +255,32 @@ def comparison_section(results: Path) -> list[str]:
             f"{vals['iter_1']:.2f} | {vals['iter_1'] - vals['base_challenger']:+.2f} | {file} |"
         )
     for rel, c in comps:
-        allv = c["summary"]["all"]
+        allv, r = c["summary"]["all"], len(c["seeds"])
         n = next(iter(c["seeds"].values()))["levels"]["all"]["n"]
+        if r == 1:
+            ci = next(iter(c["seeds"].values()))["levels"]["all"]
+            star = "*" if ci["excludes_zero"] else ""
+            delta = f"{100 * ci['delta']:+.1f} [{100 * ci['ci95'][0]:+.1f}, {100 * ci['ci95'][1]:+.1f}]{star}"
+            seeds = "1 seed"
+        else:
+            delta = _ms(allv["delta"], sign=True)
+            seeds = f"{r} seeds, {allv['seeds_excluding_zero']} with Δ > 0*"
         lines.append(
             f"| {c['base_model']} | measured | {c['task']} ({n} items) | {_pct(allv['base'])} | "
-            f"{_ms(allv['base_challenger'])} | {_ms(allv['rzero'])} | {_ms(allv['delta'], sign=True)} | "
-            f"{len(c['seeds'])} seeds, {allv['seeds_excluding_zero']} with Δ > 0*; `{rel}` |"
+            f"{_ms(allv['base_challenger'], seeds=r)} | {_ms(allv['rzero'], seeds=r)} | {delta} | "
+            f"{_workload(c)}; {seeds}; `{rel}` |"
         )
     lines.append("")
     for rel, c in comps:
         seeds = list(c["seeds"])
         lines += [
-            f"### Measured: `{rel}` ({c['task']}, iteration {c['iteration']}, base `{c['base_model']}`)",
+            f"### Measured: `{rel}` ({c['task']}, iteration {c['iteration']}, {_workload(c)}, base `{c['base_model']}`)",
             "",
             (c.get("method") or "") + (" " if c.get("method") else "")
             + "Per level and per seed: Base Challenger → R-Zero, difference [95% paired CI]; pseudo-label "
             "accuracy against the exact oracle and yield (kept / generated), Base Challenger / R-Zero.",
             "",
-            "| Level | Base Model | Base Challenger | R-Zero (Iter 1) | Δ mean ± sd | "
+            "| Level | Base Model | Base Challenger | R-Zero (Iter 1) | Δ" + (" mean ± sd" if len(seeds) > 1 else "") + " | "
             + " | ".join(f"seed {s}" for s in seeds)
             + " |",
             "|:---|:---:|:---:|:---:|:---:|" + "|".join(":---:" for _ in seeds) + "|",
@@ -275,9 +298,10 @@ def comparison_section(results: Path) -> list[str]:
                     f"[{100 * v['ci95'][0]:+.1f}, {100 * v['ci95'][1]:+.1f}]{star}"
                 )
             label = "all" if lev == "all" else f"L{lev}"
+            r = len(seeds)
             lines.append(
-                f"| {label} | {_pct(sm['base'])} | {_ms(sm['base_challenger'])} | {_ms(sm['rzero'])} | "
-                f"{_ms(sm['delta'], sign=True)} | " + " | ".join(cells) + " |"
+                f"| {label} | {_pct(sm['base'])} | {_ms(sm['base_challenger'], seeds=r)} | {_ms(sm['rzero'], seeds=r)} | "
+                f"{_ms(sm['delta'], sign=True, seeds=r)} | " + " | ".join(cells) + " |"
             )
         for key, title in (("label_acc", "label acc"), ("yield", "yield")):
             cells = []

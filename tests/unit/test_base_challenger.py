@@ -110,3 +110,14 @@ def test_leaderboard_sets_measured_rows_beside_the_papers(tmp_path: Path) -> Non
     # without a comparison the section is absent
     (results / "baselines" / "micro" / "comparison.json").unlink()
     assert comparison_section(results) == [] and "Base Challenger vs" not in render_leaderboard(results)
+
+
+def test_one_seed_shows_its_interval_not_a_spread(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    rz, bc = _pair(tmp_path / "runs", 0, 10, 30)
+    write_comparison([rz], [bc], results / "comparisons" / "one", n_boot=500)
+    text = "\n".join(comparison_section(results))
+    row = next(line for line in text.splitlines() if line.startswith("| micro-s | measured"))
+    # all 80 items: 62.5 -> 87.5, +25.0 with its paired interval, no "± 0.0" from a single seed
+    assert "| 62.5 | 87.5 | +25.0 [+" in row and "]* | ci-micro preset; 1 seed; `comparisons/one` |" in row
+    assert "±" not in row
