@@ -227,6 +227,9 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
         rows.append(row)
         if t not in MATH_TASKS + GENERAL_TASKS:
             rows += _subtask_rows(g, keys, t, seed, n_boot)
+    # the suite means follow the suite's tasks; other tasks (micro_arith and its levels) come last
+    n_suite_rows = sum(1 for r in rows if r["row"] in MATH_TASKS + GENERAL_TASKS)
+    rows, others = rows[:n_suite_rows], rows[n_suite_rows:]
 
     for suite in ("math_avg", "general_avg", "overall") if base.harness == "rzero-bench" else ():
         row = {
@@ -277,7 +280,7 @@ def _rows_for_group(g: Group, seed: int, n_boot: int) -> tuple[list[str], list[d
             row["deltas"][keys[i]] = delta
         if row["values"]:
             rows.append(row)
-    return keys, rows
+    return keys, rows + others
 
 
 def _iteration_stats(g: Group, keys: list[str]) -> list[dict[str, Any]]:

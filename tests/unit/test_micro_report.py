@@ -54,6 +54,8 @@ def _run(root: Path, seed: int = 0, l3_after: int = 40) -> Path:
 def test_report_has_one_row_per_level_with_a_paired_ci(tmp_path: Path) -> None:
     rep = build_report([_run(tmp_path)], n_boot=500)
     rows = {r["row"]: r for r in rep["groups"][0]["rows"]}
+    # benchmark tasks, then their suite means, then the micro world last (where a terminal ends)
+    assert list(rows) == ["gsm8k", "math_avg", "overall", "micro_arith", "micro_arith/1", "micro_arith/3"]
     # micro_arith gets level rows; a benchmark task (gsm8k) keeps one row despite its subtasks
     assert {"micro_arith/1", "micro_arith/3"} <= set(rows) and not [r for r in rows if r.startswith("gsm8k/")]
     l3 = rows["micro_arith/3"]
