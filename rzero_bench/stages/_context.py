@@ -233,7 +233,8 @@ class StageContext:
             TimeRemainingColumn(),
             console=self.console,
             transient=True,
-            disable=self.quiet,
+            # a transient bar shows nothing in a log file but leaves an empty line: terminals only
+            disable=self.quiet or not getattr(self.console, "is_terminal", False),
         )
 
     def grpo_settings(self, role: str, k: int) -> Any:
