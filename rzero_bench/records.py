@@ -105,13 +105,18 @@ class GenerationRequest(_Record):
 
 @dataclass(frozen=True)
 class Generation(_Record):
-    """``n`` completions for one request, with finish reasons ("stop" | "length") and token counts."""
+    """``n`` completions for one request, with finish reasons ("stop" | "length") and token counts.
+
+    ``prompt_cut``: prompt tokens the backend dropped from the left so that prompt + max_tokens fit
+    the model's context (the hf backend; lm-eval's convention); ``prompt_tokens`` counts what was kept.
+    """
 
     texts: tuple[str, ...]
     finish_reasons: tuple[str, ...] = ()
     completion_tokens: tuple[int, ...] = ()
     prompt_tokens: int = 0
     id: str = ""
+    prompt_cut: int = 0
 
 
 @dataclass(frozen=True)

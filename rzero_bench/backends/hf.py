@@ -204,6 +204,12 @@ class HFGenerator(BaseGenerator):
         )
         return tokenizer, model
 
+    @property
+    def context_length(self) -> int | None:
+        """The model's context in tokens (``max_position_embeddings``), None when it does not say."""
+        n = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
     # ---------------------------------------------------------------- generation
     def generate(
         self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None
@@ -215,9 +221,16 @@ class HFGenerator(BaseGenerator):
             return []
         add_special = self.chat_template_name != "model"
         prompt_ids: list[list[int]] = []
+        cut: list[int] = []
+        context = self.context_length
         for req in requests:
             prompt, _ = render_chat(self.tokenizer, req.messages)
-            prompt_ids.append(list(self.tokenizer(prompt, add_special_tokens=add_special)["input_ids"]))
+            ids = list(self.tokenizer(prompt, add_special_tokens=add_special)["input_ids"])
+            # a prompt the model's positions cannot hold next to its completion loses its beginning
+            # (lm-eval's hf convention); the count goes back with the generation
+            keep = max(1, context - req.params.max_tokens) if context else len(ids)
+            cut.append(max(0, len(ids) - keep))
+            prompt_ids.append(ids[-keep:] if len(ids) > keep else ids)
         seeds = [r.params.seed if r.params.seed is not None else secrets.randbits(63) for r in requests]
 
         # rows: (request index, sample index); greedy requests get one row, copied n times below
@@ -254,6 +267,7 @@ class HFGenerator(BaseGenerator):
                     completion_tokens=tuple(s[2] for s in samples),
                     prompt_tokens=len(prompt_ids[i]),
                     id=req.id,
+                    prompt_cut=cut[i],
                 )
             )
         return generations

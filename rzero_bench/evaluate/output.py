@@ -39,7 +39,14 @@ def _summary(results: dict[str, EvalResult], skipped: dict[str, str], out: Path,
             )
     for name, reason in skipped.items():
         lines.append(f"| {name} | skipped | - | - | - | - | {reason} |")
-    atomic_write_text(out / SUMMARY_FILE, "\n".join(lines) + "\n")
+    cut = {name: r.counts["prompt_cut"] for name, r in results.items() if r.counts.get("prompt_cut")}
+    notes = [
+        f"{name}: {n} of {r.counts.get('items', '?')} prompts were longer than the model's context and lost "
+        "their beginning (counts.prompt_cut)"
+        for name, n in cut.items()
+        for r in [results[name]]
+    ]
+    atomic_write_text(out / SUMMARY_FILE, "\n".join(lines + ([""] + notes if notes else [])) + "\n")
     if console is not None:
         from rich.table import Table
 
@@ -60,6 +67,8 @@ def _summary(results: dict[str, EvalResult], skipped: dict[str, str], out: Path,
         for name, reason in skipped.items():
             table.add_row(name, "[yellow]skipped[/yellow]", "-", "-", "-", "-", reason)
         console.print(table)
+        for note in notes:
+            console.print(f"note: {note}", highlight=False, markup=False)
 
 
 def model_dir_name(model: str, label: str | None = None) -> str:

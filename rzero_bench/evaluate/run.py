@@ -115,12 +115,15 @@ def evaluate_task(
     completions: list[list[str]] = [[] for _ in docs]
     finish: list[str] = []
     tokens = 0
+    cut_docs: set[int] = set()
     for pi, _p in enumerate(passes):
         for di in range(n_docs):
             g = gens[pi * n_docs + di]
             completions[di].extend(g.texts)
             finish.extend(g.finish_reasons)
             tokens += sum(g.completion_tokens)
+            if getattr(g, "prompt_cut", 0):
+                cut_docs.add(di)
 
     answers = [[extract_answer(c, kind, letters[di]) for c in completions[di]] for di in range(n_docs)]
     fallback: list[list[bool]] | None = None
@@ -185,7 +188,7 @@ def evaluate_task(
             "seeds": SEED_RULE,
             "unanswered": et.unanswered,
         },
-        counts=_counts(rows, finish),
+        counts={**_counts(rows, finish), **({"prompt_cut": len(cut_docs)} if cut_docs else {})},
         boxed_rate=_boxed_rate(rows),
         tokens=tokens,
         wall_time_s=round(time.perf_counter() - start, 3),

@@ -184,3 +184,24 @@ def test_same_seed_same_weights(tmp_path, tiny_model_path):
         )
         outs.append(_weights(tmp_path / name))
     assert not _changed(outs[0], outs[1])
+
+
+@pytest.mark.slow
+def test_lr_zero_leaves_every_weight_unchanged(tmp_path, tiny_model_path):
+    """The planted regression ``solver.lr=0`` of the micro loop test: real GRPO steps with lr 0 write a
+    checkpoint whose weights equal the base's bit for bit (AdamW's update and its decoupled weight
+    decay both scale with lr), so that run's greedy answers are the base's. This is what lets
+    tests/integration/test_micro_loop.py plant it as "iteration 1 results = iteration 0 results"."""
+    out = tmp_path / "solver-lr0"
+    dataset = [{"question": f"What is {i} plus {i}?", "label": str(2 * i)} for i in range(8)]
+    stats = train_solver(
+        model_path=tiny_model_path,
+        out_dir=out,
+        settings=_tiny_settings(lr=0.0, weight_decay=0.1),
+        dataset=dataset,
+        solver_prompt=SOLVER_PROMPT,
+        reward_options={"format_weight": 0.5, "format_regex": r".*[0-9].*"},
+    )
+    assert stats.steps == 2
+    before, after = _weights(tiny_model_path), _weights(out)
+    assert set(before) == set(after) and not _changed(before, after)

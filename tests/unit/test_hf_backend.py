@@ -216,3 +216,31 @@ def test_greedy_matches_transformers_generate_token_for_token(
                 )
                 assert out[i].completion_tokens[0] == len(ref), (batch_size, i)
                 assert out[i].finish_reasons[0] == ("stop" if ref[-1] in eos else "length"), (batch_size, i)
+
+
+def test_prompt_longer_than_the_context_loses_its_beginning(tiny_model_path: Path) -> None:
+    """A prompt that does not fit next to its completion in the model's positions is cut from the
+    left (lm-eval's hf convention), counted in ``prompt_cut``, and generates exactly what the kept
+    tail alone generates; a prompt that fits is untouched."""
+    g = HFGenerator(tiny_model_path, device="cpu", batch_size=8, threads=1)
+    try:
+        ctx = g.context_length
+        assert ctx is not None and ctx >= 64
+        long_text = " ".join(f"{i} plus {i}" for i in range(ctx))  # far more tokens than ctx
+        short = g.generate([_req("What is 2 + 3?", max_tokens=8)])[0]
+        assert short.prompt_cut == 0
+        out = g.generate([_req(long_text, max_tokens=16, id="long")])[0]
+        assert out.prompt_cut > 0 and out.prompt_tokens == ctx - 16
+        # the same tokens, kept by hand, give the same greedy completion from transformers' generate
+        import torch
+
+        from rzero_bench.backends.base import render_chat
+
+        prompt, _ = render_chat(g.tokenizer, [{"role": "user", "content": long_text}])
+        ids = list(g.tokenizer(prompt, add_special_tokens=g.chat_template_name != "model")["input_ids"])
+        assert len(ids) == out.prompt_cut + out.prompt_tokens
+        with torch.inference_mode():
+            ref = g.model.generate(torch.tensor([ids[-(ctx - 16):]]), max_new_tokens=16, do_sample=False)
+        assert g.tokenizer.decode(ref[0, ctx - 16:], skip_special_tokens=True) == out.texts[0]
+    finally:
+        g.close()
