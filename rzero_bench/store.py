@@ -275,6 +275,7 @@ class RunStore:
             self.manifest.setdefault("resumes", 0)
             self.manifest["resumes"] += 1
             self.save()
+            self.remove_leftovers()
             return True
         if self.dir.exists() and any(p for p in self.dir.iterdir() if p.name != ".lock"):
             raise RunStateError(f"{self.dir} exists, is not empty and has no manifest.json; use another --run-dir")
@@ -293,6 +294,26 @@ class RunStore:
 
     def save(self) -> None:
         atomic_write_json(self.manifest_path, self.manifest)
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete what a killed writer left half-done: atomic-write temp files and directories
+        (``.<name>.<random>.tmp``) and staged checkpoints (``.<name>.saving``). Only the run's
+        lock holder calls this (on resume), so no live writer owns them. Returns what was removed."""
+        found = [
+            p
+            for p in self.dir.rglob(".*")
+            if (p.name.endswith(".tmp") or p.name.endswith(".saving")) and p.name.count(".") >= 2
+        ]
+        removed = []
+        for p in sorted(found, key=lambda q: len(q.parts)):  # parents first; their children go with them
+            if not p.exists() and not p.is_symlink():
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+        return removed
 
     # -- stages
     def stage(self, name: str) -> dict[str, Any]:

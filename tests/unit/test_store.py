@@ -121,3 +121,24 @@ def test_lock_blocks_live_owner_and_takes_over_dead_one(tmp_path):
     with RunLock(tmp_path) as lock:
         assert lock.path.read_text() == str(os.getpid())
     assert not (tmp_path / ".lock").exists()
+
+
+def test_resume_removes_what_a_killed_writer_left(tmp_path):
+    """SIGKILL inside an atomic write leaves ``.<name>.<random>.tmp`` (file or directory) or a staged
+    ``.<name>.saving`` checkpoint; the next open of the run (under its lock) removes them and nothing else."""
+    rd = tmp_path / "run"
+    RunStore(rd).open(config={"a": 1}, config_hash="h1", seeds={"run": 0}, extra={})
+    (rd / "iter_1" / ".solver.saving").mkdir(parents=True)
+    (rd / "iter_1" / ".solver.saving" / "model.safetensors").write_bytes(b"half")
+    (rd / ".manifest.json.hqay1guj.tmp").write_text("{")
+    (rd / "iter_1" / ".votes.jsonl.x1.tmp").write_text("")
+    (rd / "iter_1" / ".questions.jsonl.ab.tmp").mkdir()
+    keep = [rd / "iter_1" / "votes.jsonl", rd / ".lock.tmp-like", rd / ".servers" / "p.pid", rd / "notes.tmp"]
+    for p in keep:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    s = RunStore(rd)
+    assert s.open(config={"a": 1}, config_hash="h1", seeds={"run": 0}, extra={}) is True
+    left = sorted(p.relative_to(rd).as_posix() for p in rd.rglob("*"))
+    assert left == [".lock.tmp-like", ".servers", ".servers/p.pid", "iter_1", "iter_1/votes.jsonl",
+                    "manifest.json", "notes.tmp"]
