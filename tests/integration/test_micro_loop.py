@@ -22,8 +22,10 @@ Assertions, on the 1,000 held-out micro_arith items (200 per level, greedy), wit
   ``solver.lr=0`` produces (AdamW with lr 0 leaves every weight, decay included, unchanged, so
   the greedy answers of iteration 1 are the base's), at no extra run.
 
-Budget: the base (~9.5 nominal minutes of pretraining, cached in ``$RZERO_HOME``) plus the pair
-(~5-10 minutes on 2 unloaded cores); the check tests read the finished pair in seconds.
+Budget, measured on a fresh clone (2 idle cores): the base (9.5 nominal minutes of pretraining,
+17 actual minutes at the 7.2k tokens/s these cores reach; cached in ``$RZERO_HOME`` and shared
+with the other slow tests) plus the pair, ~20 minutes together; the check tests read the finished
+pair in seconds.
 """
 
 from __future__ import annotations
