@@ -39,12 +39,11 @@ def _summary(results: dict[str, EvalResult], skipped: dict[str, str], out: Path,
             )
     for name, reason in skipped.items():
         lines.append(f"| {name} | skipped | - | - | - | - | {reason} |")
-    cut = {name: r.counts["prompt_cut"] for name, r in results.items() if r.counts.get("prompt_cut")}
     notes = [
-        f"{name}: {n} of {r.counts.get('items', '?')} prompts were longer than the model's context and lost "
-        "their beginning (counts.prompt_cut)"
-        for name, n in cut.items()
-        for r in [results[name]]
+        f"{name}: {r.counts['prompt_cut']} of {r.counts.get('items', '?')} prompts were longer than the model's "
+        "context and lost their beginning (counts.prompt_cut)"
+        for name, r in results.items()
+        if r.counts.get("prompt_cut")
     ]
     atomic_write_text(out / SUMMARY_FILE, "\n".join(lines + ([""] + notes if notes else [])) + "\n")
     if console is not None:
