@@ -299,3 +299,26 @@ def test_every_item_and_sample_draws_its_own_stream(tmp_path: Path) -> None:
     assert first[0] != first[1]  # same prompt, different items: different samples
     assert completions(7) == first  # fixed by the seed ...
     assert not set(flat) & {c for item in completions(8) for c in item}  # ... and changed by it
+
+
+class CuttingGenerator(ScriptedGenerator):
+    """Reports that the prompts of items with an odd operand did not fit the context (as the hf backend does)."""
+
+    def generate(self, requests: Any, progress: Any = None) -> Any:
+        import dataclasses
+
+        out = super().generate(requests, progress)
+        return [dataclasses.replace(g, prompt_cut=7 if (answer_of(r) // 2) % 2 else 0) for r, g in zip(requests, out, strict=True)]
+
+
+def test_cut_prompts_are_counted_and_noted(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = evaluate(CuttingGenerator(lambda req, i: f"\\boxed{{{answer_of(req)}}}"), [toy_spec()], out, data_dir=data_dir,
+                 progress=False)["toy"]
+    odd = sum(1 for line in (out / "toy.samples.jsonl").read_text().splitlines()
+              if (int(json.loads(line)["reference"]) // 2) % 2)
+    assert odd > 0 and r.counts["prompt_cut"] == odd
+    assert f"toy: {odd} of 4 prompts were longer than the model's context" in (out / SUMMARY_FILE).read_text()
+    # nothing cut: no count and no note
+    r2 = evaluate(ScriptedGenerator("\\boxed{2}"), [toy_spec()], tmp_path / "o2", data_dir=data_dir, progress=False)["toy"]
+    assert "prompt_cut" not in r2.counts and "context" not in (tmp_path / "o2" / SUMMARY_FILE).read_text()
