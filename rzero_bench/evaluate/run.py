@@ -122,7 +122,7 @@ def evaluate_task(
             completions[di].extend(g.texts)
             finish.extend(g.finish_reasons)
             tokens += sum(g.completion_tokens)
-            if getattr(g, "prompt_cut", 0):
+            if g.prompt_cut:
                 cut_docs.add(di)
 
     answers = [[extract_answer(c, kind, letters[di]) for c in completions[di]] for di in range(n_docs)]

@@ -556,6 +556,7 @@ def _print_rich(rep: Mapping[str, Any]) -> None:
 
     # in a pipe or a log, never cut the tables to 80 columns ("no-answ…"): use the width they need
     console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=1000)
+
     def table(title: str, header: list[str], body: list[list[str]]) -> None:
         if not body:
             return

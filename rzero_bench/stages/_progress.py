@@ -113,7 +113,7 @@ class TrainDisplay:
 
 
 class BuildDisplay:
-    """Progress of building a base model on first use (the micro pretraining: ~10 min on 2 cores).
+    """Progress of building a base model on first use (the micro pretraining: 15-17 min on 2 idle cores).
 
     A line when a phase starts, then about every ``every`` of its steps a line with the loss and an
     ETA for the phase (seconds per step measured from the phase's first event), so that a log shows
