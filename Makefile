@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,perf]'
 	touch $@
 
-# The loop on the micro world (trainers/demo.yaml): one iteration scored on all micro_arith items,
-# then the base and the trained solver on the benchmark suite (3 items per task), then the report.
+# The loop on the micro world (trainers/demo.yaml): one iteration on the micro:s@demo base scored on
+# all micro_arith items, then the base and the trained solver on the benchmark suite (3 items per
+# task), then the report.
 # Benchmark data: the local mirror ($RZERO_DATA_DIR, else ../shared/benchmarks when it exists), offline;
 # without one, the hub (`rzero-bench data fetch --data-dir DIR` builds a mirror; with neither, eval says so).
 DATA_DIR := $(or $(RZERO_DATA_DIR),$(wildcard $(DATA)))
@@ -29,7 +30,7 @@ DEMO_EVAL = --suite rzero --limit 3 --max-tokens 64 --max-k 2
 DEMO_RUN = $(CURDIR)/runs/demo
 demo: venv
 	$(DEMO_ENV) $(BIN)/rzero-bench run --preset demo --run-dir $(DEMO_RUN)
-	$(DEMO_ENV) $(BIN)/rzero-bench eval micro:s $(DEMO_EVAL) --output $(DEMO_RUN)/results/iter_0
+	$(DEMO_ENV) $(BIN)/rzero-bench eval micro:s@demo $(DEMO_EVAL) --output $(DEMO_RUN)/results/iter_0
 	$(DEMO_ENV) $(BIN)/rzero-bench eval $(DEMO_RUN)/iter_1/solver $(DEMO_EVAL) --output $(DEMO_RUN)/results/iter_1
 	$(DEMO_ENV) $(BIN)/rzero-bench report $(DEMO_RUN)
 

@@ -492,7 +492,7 @@ class RunConfig(_Strict):
         "Which reading the run follows, recorded with the results: paper or official-code (the "
         "official-code preset sets every deviation)."))
     model: str = Field("Qwen/Qwen3-4B-Base", description=(
-        "Base model both roles start from: hub id, local path, tiny:<size> or micro:<size>[@minutes] "
+        "Base model both roles start from: hub id, local path, tiny:<size> or micro:<size>[@minutes|@demo] "
         "(built offline). Paper §4: Qwen3-4B-Base (also Qwen3-8B, OctoThinker)."))
     iterations: int = Field(3, ge=0, description=(
         "Co-evolution iterations (challenger, questions, votes, filter, solver, eval). Paper: 3; "

@@ -1,6 +1,6 @@
 """Model names: bare names → hub ids, did-you-mean, the hub check, and the model's shape.
 
-``--model`` accepts ``tiny:<size>`` / ``micro:<size>[@<minutes>]`` (built offline on CPU), a local
+``--model`` accepts ``tiny:<size>`` / ``micro:<size>[@<minutes>|@demo]`` (built offline on CPU), a local
 ``save_pretrained`` directory, a hub id (``Qwen/Qwen3-4B-Base``) or a *bare name* of one of the base
 models R-Zero reports on (``results/reference/*.json``): ``Qwen3-4B-Base``, ``Qwen3-8B-Base``,
 ``OctoThinker-3B``, ``OctoThinker-8B``. A bare name resolves to its hub id and the resolution is
@@ -149,8 +149,13 @@ def resolve_name(spec: str) -> Resolution:
                         "a local directory or tiny:s / micro:s")
     for kind in ("tiny", "micro"):
         if spec.startswith(f"{kind}:"):
-            if not spec.split(":", 1)[1].partition("@")[0]:
+            size, at, budget = spec.split(":", 1)[1].partition("@")
+            if not size:
                 raise UserError(f"bad model spec {spec!r}: expected {kind}:<size>")
+            if kind == "micro" and at:
+                from rzero_bench.micro.recipe import parse_budget
+
+                parse_budget(budget, spec)  # micro:s@4 or micro:s@demo; anything else fails here
             return Resolution(spec, spec, kind)  # type: ignore[arg-type]
     path = Path(spec).expanduser()
     if path.exists():

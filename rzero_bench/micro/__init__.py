@@ -28,8 +28,10 @@ def pretrain_micro(*args: Any, **kwargs: Any) -> Path:
     return _impl(*args, **kwargs)
 
 
-def pretrain_command(size: str = "s", seed: int = 0, minutes: float | None = None) -> None:
+def pretrain_command(
+    size: str = "s", seed: int = 0, minutes: float | None = None, budget: str | None = None
+) -> None:
     """CLI entry for ``rzero-bench micro pretrain``: progress, then the path and accuracy table."""
     from rzero_bench.micro.pretrain import pretrain_command as _impl
 
-    _impl(size=size, seed=seed, minutes=minutes)
+    _impl(size=size, seed=seed, minutes=minutes, budget=budget)

@@ -69,6 +69,7 @@ from rzero_bench.micro.corpus import (
 )
 from rzero_bench.micro.evaluate import boxed_answer, evaluate_levels, majority
 from rzero_bench.micro.recipe import (
+    BUDGETS,
     DEFAULT_MINUTES,
     MICRO_SIZES,
     NOMINAL_TOKENS_PER_S,
@@ -109,6 +110,7 @@ __all__ = [
     "DEFAULT_MINUTES",
     "MICRO_SIZES",
     "NOMINAL_TOKENS_PER_S",
+    "BUDGETS",
     "PHASE2_SHARE",
     "RECIPE_VERSION",
     "Encoder",
@@ -290,6 +292,7 @@ def pretrain_micro(
     minutes: float | None = None,
     home: Path | None = None,
     *,
+    budget: str | None = None,
     phase1_steps: int | None = None,
     phase2_steps: int | None = None,
     eval_per_level: int | None = None,
@@ -300,8 +303,10 @@ def pretrain_micro(
 
     ``minutes`` is a nominal budget turned into a fixed number of steps (default 9.5 minutes of
     training at 12.5k tokens/s for size "s"); ``phase1_steps``/``phase2_steps`` set the steps
-    directly (tests). ``eval_per_level=0`` skips the held-out check in ``micro_meta.json``.
-    ``ensure_headroom`` (default: for the recipe of a time budget, ``micro:s`` or ``micro:s@<minutes>``;
+    directly (tests); ``budget`` names a derived recipe (``recipe.BUDGETS``: "demo", half-size
+    batches, ~61% of the default's compute). ``eval_per_level=0`` skips the held-out check in
+    ``micro_meta.json``. ``ensure_headroom`` (default: for the recipe of a budget, ``micro:s``,
+    ``micro:s@<minutes>`` or ``micro:s@demo``;
     not when steps or the held-out sample are set explicitly) retries with phase 2 extended until
     majority@m beats greedy (module docstring).
     """
@@ -309,6 +314,7 @@ def pretrain_micro(
         size,
         seed,
         minutes,
+        budget=budget,
         phase1_steps=phase1_steps,
         phase2_steps=phase2_steps,
         eval_per_level=eval_per_level,
@@ -414,14 +420,16 @@ def read_meta(model_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def pretrain_command(size: str = "s", seed: int = 0, minutes: float | None = None) -> None:
+def pretrain_command(
+    size: str = "s", seed: int = 0, minutes: float | None = None, budget: str | None = None
+) -> None:
     """CLI: pretrain (cached) with a progress bar, print the path, the per-level accuracy table and
     the headroom (majority@m against greedy; extended when missing, see the module docstring)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    recipe = make_recipe(size, seed, minutes)
+    recipe = make_recipe(size, seed, minutes, budget=budget)
     err = Console(stderr=True)
     target = micro_model_dir(recipe)
     cached = target.is_dir()

@@ -43,10 +43,9 @@ def stage_seed(base: int, iteration: int, stage: str) -> int:
 def check_model_spec(spec: str) -> None:
     """Cheap validation of a model spec before any work starts (a bad path fails in milliseconds)."""
     if spec.startswith(("tiny:", "micro:")):
-        kind, _, rest = spec.partition(":")
-        size = rest.partition("@")[0]
-        if not size:
-            raise UserError(f"bad model spec {spec!r}: expected {kind}:<size>")
+        from rzero_bench.models import resolve_name
+
+        resolve_name(spec)  # the size is there, a micro budget is minutes or a named recipe
         return
     p = Path(spec).expanduser()
     if p.exists():
@@ -59,8 +58,9 @@ def check_model_spec(spec: str) -> None:
 def resolve_model(spec: str, *, seed: int = 0, progress: Any = None) -> str:
     """Turn a model spec into something ``from_pretrained`` accepts.
 
-    ``tiny:<size>`` builds (or reuses) the offline random-init tiny model; ``micro:<size>[@<minutes>]``
-    the briefly pretrained micro base (arithmetic worked solutions and challenger-format examples);
+    ``tiny:<size>`` builds (or reuses) the offline random-init tiny model; ``micro:<size>[@<budget>]``
+    the briefly pretrained micro base (arithmetic worked solutions and challenger-format examples;
+    the budget is nominal minutes or a named recipe such as ``demo``);
     an existing path is used as is; anything else is passed on as a hub id. ``progress`` receives
     the micro pretraining's ``(phase, step, total, loss)`` events.
     """
@@ -70,13 +70,11 @@ def resolve_model(spec: str, *, seed: int = 0, progress: Any = None) -> str:
         return str(build_tiny(spec.split(":", 1)[1]))
     if spec.startswith("micro:"):
         from rzero_bench.micro.pretrain import pretrain_micro
+        from rzero_bench.micro.recipe import parse_budget
 
-        size, _, minutes = spec.split(":", 1)[1].partition("@")
-        try:
-            budget = float(minutes) if minutes else None
-        except ValueError:
-            raise UserError(f"bad model spec {spec!r}: expected micro:<size>[@<minutes>]") from None
-        return str(pretrain_micro(size, seed=seed, minutes=budget, progress=progress))
+        size, at, text = spec.split(":", 1)[1].partition("@")
+        minutes, named = parse_budget(text, spec) if at else (None, None)
+        return str(pretrain_micro(size, seed=seed, minutes=minutes, budget=named, progress=progress))
     check_model_spec(spec)
     p = Path(spec).expanduser()
     return str(p.resolve()) if p.exists() else spec

@@ -337,14 +337,46 @@ def test_recipe_steps_are_fixed_by_the_nominal_budget() -> None:
     assert make_recipe("s", 0, phase1_steps=30, phase2_steps=5).phase1.steps == 30
 
 
+def test_demo_budget_halves_the_batch_and_keeps_phase_two_tokens() -> None:
+    from rzero_bench.micro.pretrain import _recipe_dict, make_recipe
+    from rzero_bench.micro.recipe import parse_budget
+    from rzero_bench.training.tiny import recipe_hash
+
+    default, demo = make_recipe("s", 0), make_recipe("s", 0, budget="demo")
+    assert demo == make_recipe("s", 0, budget="demo")
+    assert (demo.batch_blocks, demo.tokens_per_step) == (8, 2048) and default.tokens_per_step == 4096
+    # phase 1: the default's steps (half its tokens); phase 2: the default's tokens (twice its steps)
+    assert (demo.phase1.steps, demo.phase2.steps) == (1373, 732)
+    assert demo.phase2.steps * demo.tokens_per_step == default.phase2.steps * default.tokens_per_step
+    assert (demo.phase1.lr, demo.phase2.lr, demo.phase2.direct_fraction) == (1.4e-3, 1e-3, 0.6)
+    assert default.phase1.lr == 2e-3
+    assert (demo.phase1.warmup, demo.phase2.warmup) == (50, 10)
+    tokens = lambda r: (r.phase1.steps + r.phase2.steps) * r.tokens_per_step  # noqa: E731
+    assert tokens(demo) / tokens(default) == pytest.approx(0.605, abs=0.005)
+    # its own cache key (a different base), and the seed still counts
+    assert recipe_hash(_recipe_dict(demo)) != recipe_hash(_recipe_dict(default))
+    assert make_recipe("s", 1, budget="demo").seed == 1
+    # explicit step counts still override (tests)
+    small = make_recipe("s", 0, budget="demo", phase1_steps=3, phase2_steps=2)
+    assert (small.phase1.steps, small.phase2.steps, small.batch_blocks) == (3, 2, 8)
+    assert parse_budget("demo") == (None, "demo") and parse_budget(" 4 ") == (4.0, None)
+
+
 def test_recipe_rejects_bad_input() -> None:
     from rzero_bench.errors import UserError
     from rzero_bench.micro.pretrain import make_recipe
+    from rzero_bench.micro.recipe import parse_budget
 
     with pytest.raises(UserError):
         make_recipe("huge")
     with pytest.raises(UserError):
         make_recipe("s", minutes=-1)
+    with pytest.raises(UserError, match="named budgets: demo"):
+        make_recipe("s", budget="fast")
+    with pytest.raises(UserError, match="not both"):
+        make_recipe("s", minutes=4, budget="demo")
+    with pytest.raises(UserError, match=r"bad model spec 'micro:s@fast'.*minutes \(micro:s@4\) or one of: demo"):
+        parse_budget("fast", "micro:s@fast")
 
 
 def test_boxed_answer_and_majority() -> None:
@@ -383,3 +415,4 @@ def test_packing_keeps_examples_whole_and_masks_prompts() -> None:
         body = [i for i in ids if i != 0]
         assert body[-1] == 3
     assert total_loss == n_loss
+

@@ -73,3 +73,13 @@ def test_no_headroom_at_all_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch,
     assert len(built) == 3 and attempt == 1 and room is not None and room.gap == pytest.approx(0.1)
     assert len(lines) == 1 and "no self-consistency headroom after 3 attempts" in lines[0]
     assert "maj@8 0.200 vs greedy 0.100 on L3" in lines[0]
+
+
+def test_the_demo_budget_is_checked_for_headroom_like_the_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    demo = pt.make_recipe("s", 0, budget="demo")
+    s2 = demo.phase2.steps
+    built = _fake_builds(monkeypatch, tmp_path, {s2: 0.1, round(s2 * 1.5): 0.25})
+    assert pt.pretrain_micro("s", 0, budget="demo").name == f"p2-{round(s2 * 1.5)}"
+    assert built == [s2, round(s2 * 1.5)]

@@ -157,3 +157,7 @@ def test_built_models_have_their_shape_before_the_build(spec):
     assert shape.params == count_params(built)
     assert model_shape(resolve_name(f"{kind}:nope")) == (None, f"unknown ({kind} size 'nope')")
     assert model_shape(resolve_name(f"{spec}@4"))[0] == shape  # a pretraining budget does not change the shape
+    if kind == "micro":
+        assert model_shape(resolve_name(f"{spec}@demo"))[0] == shape
+        with pytest.raises(UserError, match="one of: demo"):
+            resolve_name(f"{spec}@fast")
