@@ -24,6 +24,7 @@ as a string, or None when the question is not a pure arithmetic question.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import random
 import re
@@ -530,6 +531,7 @@ def micro_arith_docs(
     return docs
 
 
+@functools.lru_cache(maxsize=4)  # a few seconds of generation, asked for several times per build
 def heldout_expressions(seed: int = HELDOUT_SEED, per_level: int = 1000) -> frozenset[str]:
     """Expressions (levels 2-5) of the held-out set, excluded from the pretraining corpus."""
     return frozenset(p.expression for p in _heldout_problems(seed, per_level) if p.level != 1)

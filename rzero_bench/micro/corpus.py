@@ -16,6 +16,7 @@ Every random draw comes from a ``random.Random`` the caller seeds, so the stream
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -68,6 +69,7 @@ def tokenizer_corpus(seed: int, n: int = 4000) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=8)  # ~4 s of generation; every cache-key computation of a build asks for it
 def corpus_fingerprint(seed: int) -> str:
     """Hash of generated text that changes whenever the corpus or held-out generators change."""
     from rzero_bench.store import sha256_text
