@@ -8,13 +8,19 @@ OFFLINE = HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNIN
 
 .PHONY: demo test test-fast test-slow lint venv clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed-dev
 
-# torch is pinned and installed first: an unpinned torch pulls a multi-GB CUDA build.
+# torch is pinned and installed first: an unpinned torch pulls a multi-GB CUDA build. The demo needs
+# only the runtime; the test and lint extras (mypy, lm-eval, scikit-learn, transformers serve, ...)
+# come with the first `make test` (about 40 s of a fresh clone's demo saved).
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev,perf]'
 	touch $@
 
@@ -28,21 +34,21 @@ DEMO_ENV = $(if $(DATA_DIR),$(OFFLINE) RZERO_DATA_DIR=$(DATA_DIR),TOKENIZERS_PAR
 DEMO_EVAL = --suite rzero --limit 3 --max-tokens 64 --max-k 2
 # absolute: the evaluations add to the results the run wrote and must name its models as it did
 DEMO_RUN = $(CURDIR)/runs/demo
-demo: venv
+demo: $(VENV)/.installed
 	$(DEMO_ENV) $(BIN)/rzero-bench run --preset demo --run-dir $(DEMO_RUN)
 	$(DEMO_ENV) $(BIN)/rzero-bench eval micro:s@demo $(DEMO_EVAL) --output $(DEMO_RUN)/results/iter_0
 	$(DEMO_ENV) $(BIN)/rzero-bench eval $(DEMO_RUN)/iter_1/solver $(DEMO_EVAL) --output $(DEMO_RUN)/results/iter_1
 	$(DEMO_ENV) $(BIN)/rzero-bench report $(DEMO_RUN)
 
 # Fast unit tests first (a broken change fails in seconds), then the slow end-to-end tests.
-test: venv
+test: $(VENV)/.installed-dev
 	$(OFFLINE) RZERO_DATA_DIR=$${RZERO_DATA_DIR:-$(DATA)} $(BIN)/pytest -q -x -m "not slow"
 	$(OFFLINE) RZERO_DATA_DIR=$${RZERO_DATA_DIR:-$(DATA)} $(BIN)/pytest -q -x -m slow --durations=15
 
-test-fast: venv
+test-fast: $(VENV)/.installed-dev
 	$(OFFLINE) RZERO_DATA_DIR=$${RZERO_DATA_DIR:-$(DATA)} $(BIN)/pytest -q -x -m "not slow"
 
-lint: venv
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check rzero_bench tests perf
 	$(BIN)/lint-imports
 
