@@ -78,6 +78,7 @@ from rzero_bench.micro.recipe import (
     MicroRecipe,
     PhaseSpec,
     make_recipe,
+    warmup_steps,
 )
 from rzero_bench.micro.train import ProgressCallback, auto_threads, train_phase
 from rzero_bench.prompts import load_prompt
@@ -251,7 +252,7 @@ def headroom(meta: dict[str, Any]) -> Headroom | None:
 def _extended(recipe: MicroRecipe, factor: float) -> MicroRecipe:
     """The recipe with phase 2 extended to ``factor`` times its steps (warmup as make_recipe sets it)."""
     steps = max(1, round(recipe.phase2.steps * factor))
-    return replace(recipe, phase2=replace(recipe.phase2, steps=steps, warmup=min(10, max(1, steps // 10))))
+    return replace(recipe, phase2=replace(recipe.phase2, steps=steps, warmup=warmup_steps(steps, 10)))
 
 
 def build_with_headroom(

@@ -27,6 +27,7 @@ __all__ = [
     "PhaseSpec",
     "make_recipe",
     "parse_budget",
+    "warmup_steps",
 ]
 
 RECIPE_VERSION = 1
@@ -98,6 +99,12 @@ DEMO_BATCH_BLOCKS = 8
 DEMO_PHASE1_LR = 1.4e-3
 
 
+def warmup_steps(steps: int, cap: int) -> int:
+    """Warmup of a phase of ``steps`` steps: a tenth of them, at least 1, at most ``cap`` (50 for
+    phase 1, 10 for phase 2)."""
+    return min(cap, max(1, steps // 10))
+
+
 def parse_budget(text: str, spec: str | None = None) -> tuple[float | None, str | None]:
     """The part of ``micro:<size>@<budget>`` after the ``@``: (nominal minutes, None) or (None, name)."""
     text = text.strip()
@@ -137,8 +144,8 @@ def make_recipe(
         return replace(
             default,
             batch_blocks=DEMO_BATCH_BLOCKS,
-            phase1=replace(default.phase1, steps=s1, lr=DEMO_PHASE1_LR, warmup=min(50, max(1, s1 // 10))),
-            phase2=replace(default.phase2, steps=s2, warmup=min(10, max(1, s2 // 10))),
+            phase1=replace(default.phase1, steps=s1, lr=DEMO_PHASE1_LR, warmup=warmup_steps(s1, 50)),
+            phase2=replace(default.phase2, steps=s2, warmup=warmup_steps(s2, 10)),
         )
     if size not in MICRO_SIZES:
         raise UserError(f"unknown micro model size {size!r}; valid sizes: {', '.join(MICRO_SIZES)}")
@@ -160,7 +167,7 @@ def make_recipe(
     return MicroRecipe(
         size=size,
         seed=seed,
-        phase1=PhaseSpec(steps=s1, lr=2e-3, warmup=min(50, max(1, s1 // 10)), direct_fraction=0.0),
-        phase2=PhaseSpec(steps=s2, lr=1e-3, warmup=min(10, max(1, s2 // 10)), direct_fraction=0.6),
+        phase1=PhaseSpec(steps=s1, lr=2e-3, warmup=warmup_steps(s1, 50), direct_fraction=0.0),
+        phase2=PhaseSpec(steps=s2, lr=1e-3, warmup=warmup_steps(s2, 10), direct_fraction=0.6),
         eval_per_level=base.eval_per_level if eval_per_level is None else eval_per_level,
     )
